@@ -1,0 +1,133 @@
+"""The one settings object. Every knob is an ``ELDERCARE_*`` environment variable
+(or a line in ``eldercare.env``); nothing else reads the environment.
+
+>>> s = Settings(_env_file=None, database_url="postgresql://db.example/care")
+>>> s.database_url
+'postgresql://db.example/care'
+>>> s.uses_embedded_database
+False
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message says which and how to fix it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ELDERCARE_", env_file="eldercare.env", extra="ignore"
+    )
+
+    # --- where things live -------------------------------------------------
+    home: Path = Field(
+        default=Path(".eldercare"),
+        description="Folder for the embedded database, broker config and logs (kept between runs).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql:// URL of an external database; empty = embedded PostgreSQL.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="mqtt://[user:pass@]host:port of an external broker; empty = private broker.",
+    )
+    broker_kind: Literal["auto", "mosquitto", "amqtt"] = Field(
+        default="auto",
+        description="Private broker: Mosquitto when on PATH (auto), else the pure-Python amqtt.",
+    )
+
+    # --- API and dashboard ---------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    tile_url: str = Field(
+        default="",
+        description="Leaflet tile URL template for the map ({z}/{x}/{y}); empty = no tiles, outline only.",
+    )
+    tile_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        description="Coordinate system of the tiles: wgs84 (Tianditu, OSM) or gcj02 (AMap, Tencent).",
+    )
+    live_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often coalesced live updates go to dashboards."
+    )
+
+    # --- ingest -------------------------------------------------------------
+    ingest_client_id: str = "eldercare-ingest"
+    ingest_batch_max: int = Field(default=2000, ge=1)
+    ingest_linger_ms: int = Field(default=20, ge=0)
+    ingest_receive_max: int = Field(
+        default=4000,
+        ge=1,
+        le=65535,
+        description="Unacknowledged QoS 1 messages the broker may send.",
+    )
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    quarantine_raw_bytes: int = Field(default=4096, ge=0)
+    max_backfill_hours: float = Field(
+        default=72, gt=0, description="Readings older than this are quarantined as a bad clock."
+    )
+    max_future_s: float = Field(default=300, ge=0)
+
+    # --- storage ------------------------------------------------------------
+    timescale: Literal["auto", "on", "off"] = Field(
+        default="auto", description="Use TimescaleDB when the extension is installed (auto)."
+    )
+    retention_days: int = Field(default=400, ge=1)
+    partitions_ahead_days: int = Field(default=3, ge=1)
+
+    @field_validator("database_url", "broker_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> Settings:
+        if self.database_url is not None:
+            scheme = urlparse(self.database_url).scheme
+            if scheme not in ("postgresql", "postgres"):
+                raise SettingsError(
+                    f"ELDERCARE_DATABASE_URL must start with postgresql:// (got {scheme or 'nothing'}://);"
+                    " leave it empty to use the embedded PostgreSQL"
+                )
+        if self.broker_url is not None:
+            u = urlparse(self.broker_url)
+            if u.scheme not in ("mqtt", "tcp") or not u.hostname:
+                raise SettingsError(
+                    "ELDERCARE_BROKER_URL must look like mqtt://host:1883 "
+                    f"(got {self.broker_url!r}); leave it empty to start a private broker"
+                )
+        if self.max_backfill_hours * 3600 > self.retention_days * 86400:
+            raise SettingsError("ELDERCARE_MAX_BACKFILL_HOURS cannot exceed the retention period")
+        return self
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def uses_private_broker(self) -> bool:
+        return self.broker_url is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's error into one readable line per problem."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = f"ELDERCARE_{loc.upper()}" if loc != "settings" else "settings"
+            lines.append(f"{env}: {err['msg']}")
+        raise SettingsError("unusable settings:\n  " + "\n  ".join(lines)) from None

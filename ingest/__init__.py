@@ -1,0 +1,1 @@
+"""MQTT ingest: receive device messages, validate, store, acknowledge after commit."""

@@ -1,0 +1,1 @@
+"""PostgreSQL (optionally TimescaleDB) storage: schema, migrations, bulk writes, queries."""
