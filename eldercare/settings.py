@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         default=None,
         description="mqtt://[user:pass@]host:port of an external broker; empty = private broker.",
     )
+    mqtt_version: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT version the backend speaks to an external broker."
+    )
+    private_broker_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the private broker (0 = any free port)."
+    )
     broker_kind: Literal["auto", "mosquitto", "amqtt"] = Field(
         default="auto",
         description="Private broker: Mosquitto when on PATH (auto), else the pure-Python amqtt.",
@@ -62,6 +68,9 @@ class Settings(BaseSettings):
 
     # --- ingest -------------------------------------------------------------
     ingest_client_id: str = "eldercare-ingest"
+    ingest_session_expiry_s: int = Field(
+        default=7 * 24 * 3600, ge=0, description="How long the broker keeps the ingest's queue."
+    )
     ingest_batch_max: int = Field(default=2000, ge=1)
     ingest_linger_ms: int = Field(default=20, ge=0)
     ingest_receive_max: int = Field(

@@ -41,6 +41,7 @@ class Assembled:
     readings: list[tuple[int | None, Reading]] = field(default_factory=list)  # (elder, reading)
     live: dict[int, dict[str, Any]] = field(default_factory=dict)  # elder -> newest fields
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> count
+    duplicates: int = 0  # samples repeated within this batch (dropped before COPY)
 
 
 def assemble(messages: list[Inbound], lookup: Lookup, limits: Limits, raw_limit: int) -> Assembled:
@@ -77,6 +78,7 @@ def assemble(messages: list[Inbound], lookup: Lookup, limits: Limits, raw_limit:
             if not isinstance(reading, Status):
                 key = (device_id, reading.seq, reading.ts)
                 if key in seen:  # the same sample twice in one batch: COPY would reject it
+                    out.duplicates += 1
                     continue
                 seen.add(key)
             _add(out, elder_id, reading, msg.received_at)

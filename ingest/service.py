@@ -50,7 +50,6 @@ from storage.writer import write_batch
 
 log = logging.getLogger("eldercare.ingest")
 SUBSCRIPTION = f"{ROOT}/#"
-SESSION_EXPIRY_S = 7 * 24 * 3600
 MAINTENANCE_EVERY_S = 3600.0
 
 OnCommit = Callable[[Assembled], None]
@@ -66,12 +65,14 @@ class IngestService:
         *,
         on_commit: OnCommit | None = None,
         client_id: str | None = None,
+        mqtt_v5: bool = True,
     ) -> None:
         self.settings = settings
         self.database_url = database_url
         self.broker = BrokerAddress.parse(broker_url)
         self.on_commit = on_commit
         self.client_id = client_id or settings.ingest_client_id
+        self.mqtt_v5 = mqtt_v5
         self.stats = IngestStats()
         self.limits = Limits(
             max_payload_bytes=settings.max_payload_bytes,
@@ -91,12 +92,21 @@ class IngestService:
     # --- MQTT side (paho's network thread) ------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        if self.mqtt_v5:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=True,
+            )
+        else:  # MQTT 3.1.1 (amqtt): a persistent session is clean_session=False
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+            )
         if self.broker.username:
             client.username_pw_set(self.broker.username, self.broker.password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -132,7 +142,7 @@ class IngestService:
 
     def start(self, connect_timeout: float = 15.0) -> None:
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
         props.ReceiveMaximum = self.settings.ingest_receive_max
         self._conn = self._connect_db()
         for attempt in Retrying(
@@ -142,13 +152,16 @@ class IngestService:
             reraise=True,
         ):
             with attempt:
-                self._client.connect(
-                    self.broker.host,
-                    self.broker.port,
-                    keepalive=30,
-                    clean_start=False,
-                    properties=props,
-                )
+                if self.mqtt_v5:
+                    self._client.connect(
+                        self.broker.host,
+                        self.broker.port,
+                        keepalive=30,
+                        clean_start=False,
+                        properties=props,
+                    )
+                else:
+                    self._client.connect(self.broker.host, self.broker.port, keepalive=30)
         self._client.loop_start()
         if not self._connected.wait(connect_timeout):
             self._client.loop_stop()
@@ -259,7 +272,7 @@ class IngestService:
         self.stats.record(
             messages=len(messages),
             stored=stored,
-            duplicates=dups,
+            duplicates=dups + assembled.duplicates,
             rejected=assembled.rejected,
             lag_s=lag,
         )
@@ -267,15 +280,23 @@ class IngestService:
     def _maintain(self, conn: psycopg.Connection) -> None:
         if time.monotonic() - self._maintained_at < MAINTENANCE_EVERY_S:
             return
-        timeseries.maintain(
-            conn,
-            now=datetime.now(UTC),
-            back_days=int(self.settings.max_backfill_hours // 24) + 1,
-            ahead_days=self.settings.partitions_ahead_days,
-            retention_days=self.settings.retention_days,
-        )
-        conn.commit()
-        self._maintained_at = time.monotonic()
+        # Creating a partition locks its parent; never let a long report query
+        # stall ingest behind it: give up quickly and try again in a minute.
+        conn.execute("SET LOCAL lock_timeout = '2s'")
+        try:
+            timeseries.maintain(
+                conn,
+                now=datetime.now(UTC),
+                back_days=int(self.settings.max_backfill_hours // 24) + 1,
+                ahead_days=self.settings.partitions_ahead_days,
+                retention_days=self.settings.retention_days,
+            )
+            conn.commit()
+            self._maintained_at = time.monotonic()
+        except psycopg.errors.LockNotAvailable:
+            conn.rollback()
+            log.info("partition maintenance postponed: tables busy")
+            self._maintained_at = time.monotonic() - MAINTENANCE_EVERY_S + 60
 
     def _with_db(self, work: Callable[[psycopg.Connection], T]) -> T | None:
         """Run ``work`` until it succeeds, reconnecting with backoff while the database is away.

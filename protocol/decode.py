@@ -134,12 +134,15 @@ def decode(
     except msgspec.DecodeError as exc:
         out.rejects.append(Reject(Reason.MALFORMED_JSON, _short(str(exc))))
         return out
+    except RecursionError:
+        out.rejects.append(Reject(Reason.INVALID_PAYLOAD, "JSON nested too deeply"))
+        return out
 
     # slow path: judge each element on its own
     try:
         raw = _GENERIC.decode(payload)
-    except msgspec.DecodeError as exc:  # pragma: no cover - the fast decoder saw the same bytes
-        out.rejects.append(Reject(Reason.MALFORMED_JSON, _short(str(exc))))
+    except (msgspec.DecodeError, RecursionError) as exc:
+        out.rejects.append(Reject(Reason.INVALID_PAYLOAD, _short(str(exc) or "undecodable")))
         return out
     if isinstance(raw, list):
         if len(raw) > limits.max_array:
@@ -264,6 +267,8 @@ def parse_ts(value: int | str) -> datetime | None:
 
 def _decode_status(payload: bytes, device_id: str, received_at: datetime, out: Decoded) -> None:
     text = payload.strip()
+    if not payload:  # an empty retained publish deletes the retained status: not input
+        return
     state: object = None
     ts: datetime | None = received_at
     if text in (b"online", b"offline"):
@@ -271,7 +276,7 @@ def _decode_status(payload: bytes, device_id: str, received_at: datetime, out: D
     else:
         try:
             raw = _GENERIC.decode(text)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             out.rejects.append(Reject(Reason.MALFORMED_JSON, _short(str(exc))))
             return
         if isinstance(raw, str):

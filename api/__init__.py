@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket face of 杏北 Care (FastAPI)."""

@@ -1,0 +1,32 @@
+"""What routes ask for, by name: a database connection, the live hub, the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from api.live import LiveHub
+from eldercare.settings import Settings
+
+
+async def _conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    pool: AsyncConnectionPool = request.app.state.pool
+    async with pool.connection() as conn:  # commits when the route returns, rolls back on error
+        yield conn
+
+
+def _hub(request: Request) -> LiveHub:
+    return request.app.state.hub
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+ConnDep = Annotated[AsyncConnection, Depends(_conn)]
+HubDep = Annotated[LiveHub, Depends(_hub)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

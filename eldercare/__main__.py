@@ -1,0 +1,3 @@
+from eldercare.cli import app
+
+app(prog_name="eldercare")

@@ -1,0 +1,273 @@
+"""``eldercare``: one command for the demo, the services, the simulator and the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from eldercare.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="杏北 Care elder-care backend.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures as rates and ratios).")
+evaluate_app = typer.Typer(
+    no_args_is_help=True, help="Detection quality on real and simulated data."
+)
+app.add_typer(bench_app, name="bench")
+app.add_typer(evaluate_app, name="evaluate")
+console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]{message}[/red]")
+    return typer.Exit(2)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def migrate(verbose: bool = False) -> None:
+    """Apply pending database migrations (also done at every start)."""
+    _logging(verbose)
+    from eldercare.runtime import bring_up
+
+    try:
+        rt = bring_up(_settings(), broker=False)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    done = ", ".join(rt.applied_migrations) or "nothing to do, schema is current"
+    console.print(f"[green]migrated[/green]: {done}")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (default from settings).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
+    ingest: Annotated[bool, typer.Option(help="Run the MQTT ingest in this process.")] = True,
+    verbose: bool = False,
+) -> None:
+    """Run the API, dashboard and (by default) the ingest."""
+    _logging(verbose)
+    settings = _settings()
+    from eldercare.runtime import bring_up
+
+    try:
+        rt = bring_up(settings, broker=ingest)
+    except (SettingsError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    service = _start_ingest(settings, rt) if ingest else None
+    try:
+        _run_api(settings, rt.database_url, service, host, port)
+    finally:
+        if service is not None:
+            service.stop()
+        rt.close()
+
+
+@app.command("ingest")
+def ingest_command(verbose: bool = False) -> None:
+    """Run only the MQTT ingest (scale it out, or restart it apart from the API)."""
+    _logging(verbose)
+    settings = _settings()
+    from eldercare.runtime import bring_up
+
+    try:
+        rt = bring_up(settings)
+    except (SettingsError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    service = _start_ingest(settings, rt)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(f"ingest running: broker {rt.broker_url}, Ctrl-C to stop")
+    try:
+        while not stop.wait(10):
+            console.print(f"ingest: {json.dumps(service.stats.as_dict(), ensure_ascii=False)}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
+        rt.close()
+
+
+def _start_ingest(settings: Settings, rt: Any) -> Any:
+    from ingest.service import IngestService
+
+    service = IngestService(settings, rt.database_url, rt.broker_url, mqtt_v5=rt.mqtt_v5)
+    try:
+        service.start()
+    except (OSError, RuntimeError) as exc:
+        rt.close()
+        raise _fail(
+            f"cannot connect to the MQTT broker at {rt.broker_url} ({exc}); check"
+            " ELDERCARE_BROKER_URL or unset it to start a private broker"
+        ) from None
+    return service
+
+
+def _run_api(
+    settings: Settings, database_url: str, service: Any, host: str | None, port: int | None
+) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    api = create_app(settings, database_url, ingest=service)
+    uvicorn.run(
+        api,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="warning",
+        ws_ping_interval=20,
+    )
+
+
+@app.command()
+def simulate(
+    devices: Annotated[int, typer.Option(min=1, help="How many elders/wearables.")] = 50,
+    speed: Annotated[
+        float, typer.Option(min=0, help="Simulated seconds per second; 0 = flat out.")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same community and streams.")] = 1,
+    duration: Annotated[
+        float | None, typer.Option(help="Simulated seconds (default: until Ctrl-C).")
+    ] = None,
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Inject: fall, sos, ... or all.")
+    ] = None,
+    truth: Annotated[Path | None, typer.Option(help="Write ground truth JSON lines here.")] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Vitals reporting interval, seconds.")
+    ] = None,
+    enrol: Annotated[
+        bool, typer.Option(help="Enrol the simulated elders in the database first.")
+    ] = True,
+) -> None:
+    """Publish realistic wearable streams for a simulated 杏北社区 through the broker."""
+    settings = _settings()
+    from simulator.cli import run_simulation
+
+    broker_url = settings.broker_url
+    if broker_url is None:
+        raise _fail(
+            "simulate publishes to a running broker: set ELDERCARE_BROKER_URL"
+            " (eldercare demo runs the simulator with its own broker)"
+        )
+    if enrol:
+        from eldercare.runtime import bring_up
+
+        try:
+            rt = bring_up(settings, broker=False)
+        except SettingsError as exc:
+            raise _fail(str(exc)) from None
+        _enrol(rt.database_url, devices, seed)
+    summary = run_simulation(
+        broker_url, devices, speed, seed, duration, scenario or [], truth, interval
+    )
+    console.print(summary)
+
+
+def _enrol(database_url: str, devices: int, seed: int) -> int:
+    import psycopg
+    from simulator.community import CENTER, build_roster, community_geojson
+
+    from storage.enrol import enrol
+
+    with psycopg.connect(database_url) as conn:
+        return enrol(
+            conn,
+            build_roster(devices, seed),
+            community="杏北社区",
+            center=CENTER,
+            geojson=community_geojson(),
+        )
+
+
+@app.command()
+def demo(
+    devices: Annotated[int, typer.Option(min=1, help="Simulated elders.")] = 200,
+    seed: int = 1,
+    port: Annotated[int | None, typer.Option(help="Dashboard port (default 8000).")] = None,
+    verbose: bool = False,
+) -> None:
+    """Everything on embedded defaults: database, broker, ingest, simulator, dashboard."""
+    _logging(verbose)
+    settings = _settings()
+    from eldercare.runtime import bring_up
+
+    console.print("[bold]杏北 Care demo[/bold] — starting database and broker…")
+    try:
+        rt = bring_up(settings)
+    except (SettingsError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    n = _enrol(rt.database_url, devices, seed)
+    service = _start_ingest(settings, rt)
+    sim = threading.Thread(
+        target=_demo_simulator, args=(rt.broker_url, devices, seed), name="simulator", daemon=True
+    )
+    sim.start()
+    host = settings.api_host
+    port = port or settings.api_port
+    console.print(
+        f"[green]ready[/green]: {n} elders, broker {rt.broker_url}, database "
+        f"{'embedded' if settings.uses_embedded_database else 'external'}\n"
+        f"  dashboard  [bold]http://{host}:{port}/[/bold]\n"
+        f"  API docs   http://{host}:{port}/docs\n"
+        "  Ctrl-C to stop"
+    )
+    try:
+        _run_api(settings, rt.database_url, service, host, port)
+    finally:
+        service.stop()
+        rt.close()
+
+
+def _demo_simulator(broker_url: str, devices: int, seed: int) -> None:
+    from simulator.cli import run_simulation
+
+    time.sleep(1.0)  # let the ingest subscribe first
+    try:
+        run_simulation(broker_url, devices, 1.0, seed, None, ["all"], None, 15.0)
+    except Exception:  # the demo goes on without live data rather than dying
+        logging.getLogger("eldercare.demo").exception("simulator stopped")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    messages: Annotated[int, typer.Option(min=100, help="Messages per measured run.")] = 30000,
+    array: Annotated[int, typer.Option(min=1, help="Samples per message in the array run.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ceiling (bare paho subscriber) vs the full ingest path, in the same run."""
+    from bench.ingest import render, run
+
+    settings = _settings()
+    result = run(settings, messages=messages, array=array, progress=not as_json)
+    typer.echo(json.dumps(result, indent=2) if as_json else render(result))
+
+
+def main() -> None:  # pragma: no cover
+    app()
