@@ -192,8 +192,8 @@ def simulate(
 
 def _enrol(database_url: str, devices: int, seed: int) -> int:
     import psycopg
-    from simulator.community import CENTER, build_roster, community_geojson
 
+    from simulator.community import CENTER, build_roster, community_geojson
     from storage.enrol import enrol
 
     with psycopg.connect(database_url) as conn:
