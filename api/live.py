@@ -99,8 +99,13 @@ class LiveHub:
         receiver = asyncio.create_task(_drain_incoming(websocket))
         try:
             while not receiver.done():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(client.wake.wait(), PING_EVERY_S)
+                woken = asyncio.ensure_future(client.wake.wait())
+                await asyncio.wait(
+                    {woken, receiver}, timeout=PING_EVERY_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                woken.cancel()
+                if receiver.done():  # the client left (or the server is shutting down)
+                    break
                 client.wake.clear()
                 if client.pending:
                     pending, client.pending = client.pending, {}

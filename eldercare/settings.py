@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -101,12 +103,14 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:
         if self.database_url is not None:
-            scheme = urlparse(self.database_url).scheme
-            if scheme not in ("postgresql", "postgres"):
+            try:
+                conninfo_to_dict(self.database_url)
+            except psycopg.ProgrammingError as exc:
                 raise SettingsError(
-                    f"ELDERCARE_DATABASE_URL must start with postgresql:// (got {scheme or 'nothing'}://);"
-                    " leave it empty to use the embedded PostgreSQL"
-                )
+                    f"ELDERCARE_DATABASE_URL is not a PostgreSQL URL or conninfo ({str(exc).strip()});"
+                    " e.g. postgresql://user@host:5432/eldercare, or leave it empty to use"
+                    " the embedded PostgreSQL"
+                ) from None
         if self.broker_url is not None:
             u = urlparse(self.broker_url)
             if u.scheme not in ("mqtt", "tcp") or not u.hostname:
@@ -136,7 +140,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "settings"
-            env = f"ELDERCARE_{loc.upper()}" if loc != "settings" else "settings"
-            lines.append(f"{env}: {err['msg']}")
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = " ".join(err["msg"].removeprefix("Value error, ").split())
+            lines.append(f"ELDERCARE_{loc.upper()}: {msg}" if loc else msg)
         raise SettingsError("unusable settings:\n  " + "\n  ".join(lines)) from None
