@@ -27,6 +27,8 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-ConnDep = Annotated[AsyncConnection, Depends(_conn)]
+# scope="function": commit before the response is sent, so a client that acts on a
+# 201 at once (create elder, then pair a device to it) finds the row.
+ConnDep = Annotated[AsyncConnection, Depends(_conn, scope="function")]
 HubDep = Annotated[LiveHub, Depends(_hub)]
 SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -47,6 +47,7 @@ class Assembled:
 def assemble(messages: list[Inbound], lookup: Lookup, limits: Limits, raw_limit: int) -> Assembled:
     out = Assembled(Batch())
     seen: set[tuple[str, int, datetime]] = set()
+    vitals_by_elder: dict[int, list[Vitals]] = {}
     for msg in messages:
         parsed = parse_topic(msg.topic)
         if parsed is None:
@@ -74,84 +75,109 @@ def assemble(messages: list[Inbound], lookup: Lookup, limits: Limits, raw_limit:
         )
         for reject in decoded.rejects:
             _quarantine(out, msg, device_id, reject, raw_limit)
-        for reading in decoded.readings:
-            if not isinstance(reading, Status):
-                key = (device_id, reading.seq, reading.ts)
-                if key in seen:  # the same sample twice in one batch: COPY would reject it
-                    out.duplicates += 1
-                    continue
-                seen.add(key)
-            _add(out, elder_id, reading, msg.received_at)
-    _finish_latest(out)
+        _add_all(out, elder_id, decoded.readings, msg.received_at, seen, vitals_by_elder)
+    _finish_latest(out, vitals_by_elder)
     return out
 
 
-def _add(out: Assembled, elder_id: int | None, r: Reading, received_at: datetime) -> None:
+def _add_all(
+    out: Assembled,
+    elder_id: int | None,
+    readings: list[Reading],
+    received_at: datetime,
+    seen: set[tuple[str, int, datetime]],
+    vitals_by_elder: dict[int, list[Vitals]],
+) -> None:
+    """Rows for one message's readings (all of one channel, one device): a tight loop,
+    since an uploaded array may hold thousands of samples."""
     rows = out.batch.rows
-    out.readings.append((elder_id, r))
-    if isinstance(r, Vitals):
-        rows["vitals"].append(
-            (
-                r.ts,
-                r.device_id,
-                r.seq,
-                elder_id,
-                r.hr,
-                r.spo2,
-                r.sbp,
-                r.dbp,
-                r.temp,
-                r.rr,
-                r.steps,
-                r.battery,
-                r.worn,
-                received_at,
-            )
-        )
-        if elder_id is not None:
-            _newest_vitals(out, elder_id, r)
-    elif isinstance(r, Position):
-        rows["positions"].append(
-            (r.ts, r.device_id, r.seq, elder_id, r.lat, r.lon, r.acc, r.src, received_at)
-        )
-        if elder_id is not None:
-            live = out.live.setdefault(elder_id, {})
-            if live.get("pos_ts") is None or live["pos_ts"] <= r.ts:
-                live.update(
-                    device_id=r.device_id, pos_ts=r.ts, lat=r.lat, lon=r.lon, acc=r.acc, src=r.src
+    for r in readings:
+        if type(r) is not Status:
+            key = (r.device_id, r.seq, r.ts)
+            if key in seen:  # the same sample twice in one batch: COPY would reject it
+                out.duplicates += 1
+                continue
+            seen.add(key)
+        out.readings.append((elder_id, r))
+        if type(r) is Vitals:
+            rows["vitals"].append(
+                (
+                    r.ts,
+                    r.device_id,
+                    r.seq,
+                    elder_id,
+                    r.hr,
+                    r.spo2,
+                    r.sbp,
+                    r.dbp,
+                    r.temp,
+                    r.rr,
+                    r.steps,
+                    r.battery,
+                    r.worn,
+                    received_at,
                 )
-    elif isinstance(r, Event):
-        accel = _ENCODE.encode(r.accel).decode() if r.accel is not None else None
-        rows["device_events"].append(
-            (r.ts, r.device_id, r.seq, elder_id, r.type, r.kind, accel, received_at)
-        )
-        if elder_id is not None:
-            live = out.live.setdefault(elder_id, {})
-            if live.get("event_ts") is None or live["event_ts"] <= r.ts:
-                live.update(device_id=r.device_id, event_ts=r.ts, event_type=r.type)
-    else:
-        out.batch.latest.statuses.append((elder_id, r.device_id, r.ts, r.online))
-        if elder_id is not None:
-            out.live.setdefault(elder_id, {}).update(online=r.online, status_at=r.ts)
+            )
+            if elder_id is not None:
+                vitals_by_elder.setdefault(elder_id, []).append(r)
+        elif type(r) is Position:
+            rows["positions"].append(
+                (r.ts, r.device_id, r.seq, elder_id, r.lat, r.lon, r.acc, r.src, received_at)
+            )
+            if elder_id is not None:
+                live = out.live.setdefault(elder_id, {})
+                if live.get("pos_ts") is None or live["pos_ts"] <= r.ts:
+                    live.update(
+                        device_id=r.device_id,
+                        pos_ts=r.ts,
+                        lat=r.lat,
+                        lon=r.lon,
+                        acc=r.acc,
+                        src=r.src,
+                    )
+        elif type(r) is Event:
+            accel = _ENCODE.encode(r.accel).decode() if r.accel is not None else None
+            rows["device_events"].append(
+                (r.ts, r.device_id, r.seq, elder_id, r.type, r.kind, accel, received_at)
+            )
+            if elder_id is not None:
+                live = out.live.setdefault(elder_id, {})
+                if live.get("event_ts") is None or live["event_ts"] <= r.ts:
+                    live.update(device_id=r.device_id, event_ts=r.ts, event_type=r.type)
+        else:
+            assert isinstance(r, Status)
+            out.batch.latest.statuses.append((elder_id, r.device_id, r.ts, r.online))
+            if elder_id is not None:
+                out.live.setdefault(elder_id, {}).update(online=r.online, status_at=r.ts)
 
 
 _VITAL_FIELDS = ("hr", "spo2", "sbp", "dbp", "temp", "rr", "steps", "battery", "worn")
 
 
-def _newest_vitals(out: Assembled, elder_id: int, r: Vitals) -> None:
-    live = out.live.setdefault(elder_id, {})
-    newer = live.get("vitals_ts") is None or live["vitals_ts"] <= r.ts
-    for f in _VITAL_FIELDS:
-        v = getattr(r, f)
-        if v is not None and (newer or f not in live):
-            live[f] = v
-    if newer:
-        live["vitals_ts"] = r.ts
-        live["device_id"] = r.device_id
+def _newest_vitals(samples: list[Vitals]) -> dict[str, Any]:
+    """The newest value of each vital sign among ``samples`` (a sample carries only some)."""
+    ordered = sorted(samples, key=lambda v: v.ts, reverse=True)
+    newest = ordered[0]
+    found: dict[str, Any] = {"vitals_ts": newest.ts, "device_id": newest.device_id}
+    missing = list(_VITAL_FIELDS)
+    for v in ordered:
+        still = []
+        for f in missing:
+            value = getattr(v, f)
+            if value is None:
+                still.append(f)
+            else:
+                found[f] = value
+        missing = still
+        if not missing:
+            break
+    return found
 
 
-def _finish_latest(out: Assembled) -> None:
+def _finish_latest(out: Assembled, vitals_by_elder: dict[int, list[Vitals]]) -> None:
     """Turn the per-elder newest values into the writer's ``latest_state`` rows."""
+    for elder_id, samples in vitals_by_elder.items():
+        out.live.setdefault(elder_id, {}).update(_newest_vitals(samples))
     latest = out.batch.latest
     for elder_id, v in out.live.items():
         device = v.get("device_id")

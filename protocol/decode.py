@@ -118,16 +118,9 @@ def decode(
             return out
         if indexed is not None and not items:
             out.rejects.append(Reject(Reason.EMPTY, "empty array"))
+        window = _Window(received_at, limits)
         for i, item in enumerate(items):
-            _accept(
-                channel,
-                item,
-                i if indexed is not None else None,
-                device_id,
-                received_at,
-                limits,
-                out,
-            )
+            _accept(channel, item, i if indexed is not None else None, device_id, window, out)
         return out
     except msgspec.ValidationError:
         pass
@@ -174,40 +167,61 @@ def decode(
             )
             out.rejects.append(Reject(reason, _short(msg), i))
             continue
-        _accept(channel, item, i, device_id, received_at, limits, out)
+        _accept(channel, item, i, device_id, _Window(received_at, limits), out)
     return out
 
 
+class _Window:
+    """The accepted span of event times around one message's arrival."""
+
+    __slots__ = ("hi", "hi_ms", "lo", "lo_ms", "received_at")
+
+    def __init__(self, received_at: datetime, limits: Limits) -> None:
+        self.received_at = received_at
+        self.lo = received_at - limits.max_backfill
+        self.hi = received_at + limits.max_future
+        self.lo_ms = int(self.lo.timestamp() * 1000)
+        self.hi_ms = int(self.hi.timestamp() * 1000)
+
+
 def _accept(
-    channel: str,
-    item: Any,
-    index: int | None,
-    device_id: str,
-    received_at: datetime,
-    limits: Limits,
-    out: Decoded,
+    channel: str, item: Any, index: int | None, device_id: str, window: _Window, out: Decoded
 ) -> None:
-    ts = parse_ts(item.ts)
-    if ts is None:
-        out.rejects.append(
-            Reject(
-                Reason.INVALID_PAYLOAD,
-                f"ts {item.ts!r} is neither RFC 3339 with an offset nor epoch milliseconds",
-                index,
+    raw_ts = item.ts
+    if type(raw_ts) is int and window.lo_ms <= raw_ts <= window.hi_ms:  # the common case, fast
+        ts: datetime | None = datetime.fromtimestamp(raw_ts / 1000, UTC)
+    else:
+        ts = parse_ts(raw_ts)
+        if ts is None:
+            out.rejects.append(
+                Reject(
+                    Reason.INVALID_PAYLOAD,
+                    f"ts {raw_ts!r} is neither RFC 3339 with an offset nor epoch milliseconds",
+                    index,
+                )
             )
-        )
-        return
-    if ts > received_at + limits.max_future or ts < received_at - limits.max_backfill:
-        out.rejects.append(
-            Reject(
-                Reason.CLOCK_SKEW,
-                f"ts {ts.isoformat()} is too far from arrival {received_at.isoformat()}",
-                index,
+            return
+        if ts > window.hi or ts < window.lo:
+            out.rejects.append(
+                Reject(
+                    Reason.CLOCK_SKEW,
+                    f"ts {ts.isoformat()} is too far from arrival {window.received_at.isoformat()}",
+                    index,
+                )
             )
-        )
-        return
+            return
     if channel == "vitals":
-        if all(getattr(item, f) is None for f in _VITAL_ATTRS):
+        if (
+            item.hr is None
+            and item.spo2 is None
+            and item.sbp is None
+            and item.dbp is None
+            and item.temp is None
+            and item.rr is None
+            and item.steps is None
+            and item.battery is None
+            and item.worn is None
+        ):
             out.rejects.append(Reject(Reason.EMPTY, "vitals sample carries no value", index))
             return
         if item.sbp is not None and item.dbp is not None and item.dbp >= item.sbp:
@@ -237,9 +251,6 @@ def _accept(
         )
     else:
         out.readings.append(Event(device_id, item.seq, ts, item.type, item.kind, item.accel))
-
-
-_VITAL_ATTRS = ("hr", "spo2", "sbp", "dbp", "temp", "rr", "steps", "battery", "worn")
 
 
 def parse_ts(value: int | str) -> datetime | None:

@@ -10,6 +10,7 @@ actually occurs.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,7 @@ class WriteResult:
 
 def write_batch(conn: psycopg.Connection, batch: Batch) -> WriteResult:
     """Write ``batch`` in one transaction and commit it.  ``conn`` is not autocommit."""
+    _ensure_stages(conn)
     try:
         stored = _write(conn, batch, dedupe=False)
     except psycopg.errors.UniqueViolation:
@@ -130,8 +132,7 @@ def _copy_dedupe(conn: psycopg.Connection, table: Table, rows: list[tuple[Any, .
 _UPSERT_POSITIONS = """
 INSERT INTO latest_state AS l (elder_id, device_id, last_seen, pos_ts, lat, lon, acc, src, updated_at)
 SELECT e, d, t, t, la, lo, a, s, now()
-FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[], %s::float8[],
-            %s::real[], %s::text[]) AS u(e, d, t, la, lo, a, s)
+FROM latest_pos_stage AS u
 ON CONFLICT (elder_id) DO UPDATE SET
     device_id = excluded.device_id, pos_ts = excluded.pos_ts, lat = excluded.lat,
     lon = excluded.lon, acc = excluded.acc, src = excluded.src,
@@ -140,17 +141,24 @@ WHERE l.pos_ts IS NULL OR l.pos_ts <= excluded.pos_ts
 """
 
 _VITAL_COLS = ("hr", "spo2", "sbp", "dbp", "temp", "rr", "steps", "battery", "worn")
-_VITAL_TYPES = ("real", "real", "real", "real", "real", "real", "int4", "real", "bool")
+_VITAL_TYPES = (
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "int4",
+    "float4",
+    "bool",
+)
 _UPSERT_VITALS = (
     "INSERT INTO latest_state AS l (elder_id, device_id, last_seen, vitals_ts, "
     + ", ".join(_VITAL_COLS)
     + ", updated_at) SELECT e, d, t, t, "
     + ", ".join(f"v_{c}" for c in _VITAL_COLS)
-    + ", now() FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], "
-    + ", ".join(f"%s::{t}[]" for t in _VITAL_TYPES)
-    + ") AS u(e, d, t, "
-    + ", ".join(f"v_{c}" for c in _VITAL_COLS)
-    + ") ON CONFLICT (elder_id) DO UPDATE SET device_id = excluded.device_id,"
+    + ", now() FROM latest_vitals_stage AS u"
+    + " ON CONFLICT (elder_id) DO UPDATE SET device_id = excluded.device_id,"
     + " last_seen = greatest(l.last_seen, excluded.last_seen), updated_at = now(),"
     + " vitals_ts = greatest(l.vitals_ts, excluded.vitals_ts), "
     + ", ".join(
@@ -190,11 +198,59 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
+# Per-elder rows reach the upserts through binary COPY into session temp tables:
+# psycopg adapts big Python lists to arrays in pure Python, COPY rows in C.
+_POS_STAGE = (
+    ("e", "int8"),
+    ("d", "text"),
+    ("t", "timestamptz"),
+    ("la", "float8"),
+    ("lo", "float8"),
+    ("a", "float4"),
+    ("s", "text"),
+)
+_VITALS_STAGE = (
+    ("e", "int8"),
+    ("d", "text"),
+    ("t", "timestamptz"),
+    *((f"v_{c}", t) for c, t in zip(_VITAL_COLS, _VITAL_TYPES, strict=True)),
+)
+_staged: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+
+
+def _ensure_stages(conn: psycopg.Connection) -> None:
+    if conn in _staged:
+        return
+    for name, cols in (("latest_pos_stage", _POS_STAGE), ("latest_vitals_stage", _VITALS_STAGE)):
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+                sql.Identifier(name),
+                sql.SQL(", ").join(sql.SQL(f"{c} {t}") for c, t in cols),
+            )
+        )
+    conn.commit()  # its own transaction: a failed batch's rollback must not undo it
+    _staged.add(conn)
+
+
 def _upsert_latest(conn: psycopg.Connection, latest: LatestRows) -> None:
     if latest.positions:
-        conn.execute(_UPSERT_POSITIONS, _columns(latest.positions, 7))
+        _copy(
+            conn,
+            "latest_pos_stage",
+            tuple(c for c, _ in _POS_STAGE),
+            tuple(t for _, t in _POS_STAGE),
+            latest.positions,
+        )
+        conn.execute(_UPSERT_POSITIONS)
     if latest.vitals:
-        conn.execute(_UPSERT_VITALS, _columns(latest.vitals, 3 + len(_VITAL_COLS)))  # type: ignore[arg-type]
+        _copy(
+            conn,
+            "latest_vitals_stage",
+            tuple(c for c, _ in _VITALS_STAGE),
+            tuple(t for _, t in _VITALS_STAGE),
+            latest.vitals,
+        )
+        conn.execute(_UPSERT_VITALS)
     if latest.events:
         conn.execute(_UPSERT_EVENTS, _columns(latest.events, 4))
     if latest.statuses:
