@@ -1,0 +1,1 @@
+"""Detection: per-elder rules (pure, no I/O) that turn readings into findings."""

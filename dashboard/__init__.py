@@ -1,0 +1,15 @@
+"""The staff dashboard: a static single page (live map, attention list, details card).
+
+The API serves ``INDEX_HTML`` at ``/`` and mounts ``STATIC_DIR`` at ``/static``. The page is
+plain files — vanilla JavaScript modules and a vendored Leaflet
+(``scripts/vendor-leaflet.sh``) — so there is no build step and nothing is fetched from
+the internet at run time. It reads ``/api/v1/config``, ``/api/v1/community`` and
+``/api/v1/latest`` and follows ``/ws/live``.
+"""
+
+from pathlib import Path
+
+STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
+INDEX_HTML: Path = STATIC_DIR / "index.html"
+
+__all__ = ["INDEX_HTML", "STATIC_DIR"]
