@@ -15,7 +15,12 @@ from rich.console import Console
 
 from eldercare.settings import Settings, SettingsError, load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="杏北 Care elder-care backend.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+    help="杏北 Care elder-care backend.",
+)
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (figures as rates and ratios).")
 evaluate_app = typer.Typer(
     no_args_is_help=True, help="Detection quality on real and simulated data."
@@ -267,6 +272,41 @@ def bench_ingest(
     settings = _settings()
     result = run(settings, messages=messages, array=array, progress=not as_json)
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
+
+
+@evaluate_app.command("falls")
+def evaluate_falls(
+    sisfall: Annotated[Path, typer.Option(help="SisFall folder (or its .tar.xz) as published.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Fall confirmation on SisFall, subject-wise: sensitivity, specificity, per activity."""
+    from evaluation.falls import render_table, run
+
+    if not sisfall.exists():
+        raise _fail(f"no such file or folder: {sisfall}")
+    result = run(sisfall)
+    _emit(result, render_table, as_json)
+
+
+@evaluate_app.command("hr")
+def evaluate_hr(
+    data: Annotated[Path, typer.Option(help="Folder of <USER>_hr.csv.zip / _steps.csv.zip files.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Heart-rate rules on real smartwatch recordings: alerts per person-day, per rule."""
+    from evaluation.hr import render_table, run
+
+    if not data.is_dir():
+        raise _fail(f"no such folder: {data}")
+    result = run(data)
+    _emit(result, render_table, as_json)
+
+
+def _emit(result: dict[str, Any], render: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    else:
+        Console().print(render(result))
 
 
 def main() -> None:  # pragma: no cover
