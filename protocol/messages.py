@@ -24,7 +24,7 @@ ServiceKind = Literal["meal", "cleaning", "bathing", "mobility", "emergency", "m
 MAX_ACCEL_SAMPLES = 2000
 
 
-class VitalsPayload(msgspec.Struct, frozen=True):
+class VitalsPayload(msgspec.Struct, frozen=True, gc=False):
     ts: Ts
     seq: Seq
     hr: Annotated[float, Meta(ge=20, le=250)] | None = None
@@ -38,7 +38,7 @@ class VitalsPayload(msgspec.Struct, frozen=True):
     worn: bool | None = None
 
 
-class LocationPayload(msgspec.Struct, frozen=True):
+class LocationPayload(msgspec.Struct, frozen=True, gc=False):
     ts: Ts
     seq: Seq
     lat: Annotated[float, Meta(ge=-90, le=90)]
@@ -47,7 +47,7 @@ class LocationPayload(msgspec.Struct, frozen=True):
     src: Source = "gps"
 
 
-class AccelBurst(msgspec.Struct, frozen=True):
+class AccelBurst(msgspec.Struct, frozen=True, gc=False):
     hz: Annotated[float, Meta(gt=0, le=1000)]
     g: Annotated[
         list[
@@ -57,7 +57,7 @@ class AccelBurst(msgspec.Struct, frozen=True):
     ]
 
 
-class EventPayload(msgspec.Struct, frozen=True):
+class EventPayload(msgspec.Struct, frozen=True, gc=False):
     ts: Ts
     seq: Seq
     type: EventType
@@ -68,7 +68,7 @@ class EventPayload(msgspec.Struct, frozen=True):
 # --- readings: what the rest of the backend works with ---------------------
 
 
-class Vitals(msgspec.Struct, frozen=True):
+class Vitals(msgspec.Struct, frozen=True, gc=False):
     device_id: str
     seq: int
     ts: datetime
@@ -83,7 +83,7 @@ class Vitals(msgspec.Struct, frozen=True):
     worn: bool | None = None
 
 
-class Position(msgspec.Struct, frozen=True):
+class Position(msgspec.Struct, frozen=True, gc=False):
     device_id: str
     seq: int
     ts: datetime
@@ -93,7 +93,7 @@ class Position(msgspec.Struct, frozen=True):
     src: Source
 
 
-class Event(msgspec.Struct, frozen=True):
+class Event(msgspec.Struct, frozen=True, gc=False):
     device_id: str
     seq: int
     ts: datetime
@@ -102,7 +102,7 @@ class Event(msgspec.Struct, frozen=True):
     accel: AccelBurst | None = None
 
 
-class Status(msgspec.Struct, frozen=True):
+class Status(msgspec.Struct, frozen=True, gc=False):
     device_id: str
     ts: datetime
     online: bool
