@@ -19,18 +19,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.baseline import BaselineSettings
+from alerts.battery import BatterySettings, LowBatteryRule
 from alerts.core import Rule
+from alerts.device_offline import DeviceOfflineRule, OfflineSettings
 from alerts.fall import FallRule, FallSettings
+from alerts.geofence import GeofenceRule, GeofenceSettings, Zone
 from alerts.heart_rate import HeartRateSettings, heart_rate_rules
+from alerts.inactivity import InactivityRule, InactivitySettings
 from alerts.sos import SosRule
 from alerts.vitals_rule import News2ParamRule, PartialNews2Rule, VitalsSettings
+from alerts.wear import NotWornRule, WearSettings
 
 SETTINGS_GROUPS: dict[str, type] = {
     "vitals": VitalsSettings,
     "heart_rate": HeartRateSettings,
     "baseline": BaselineSettings,
     "fall": FallSettings,
+    "geofence": GeofenceSettings,
+    "inactivity": InactivitySettings,
+    "offline": OfflineSettings,
+    "not_worn": WearSettings,
+    "battery": BatterySettings,
 }
+# Settings that are not a field of a dataclass but shape how one is built.
+EXTRA_FIELDS: dict[str, dict[str, type]] = {"geofence": {"home_radius_m": float}}
+HOME_RADIUS_M = 150.0  # the home zone at night: the building and its courtyard
+HOME_NIGHT = (21.0, 6.0)
 
 
 @dataclass(frozen=True)
@@ -68,12 +82,22 @@ def scalar_fields(cls: type) -> dict[str, type]:
     return out
 
 
-def settings_for(group: str, profile: ElderProfile) -> Any:
+def settings_for(group: str, profile: ElderProfile, **built: Any) -> Any:
     cls = SETTINGS_GROUPS[group]
-    overrides = {
-        k: v for k, v in profile.thresholds.get(group, {}).items() if k in scalar_fields(cls)
-    }
-    return cls(**overrides)
+    fields = scalar_fields(cls)
+    overrides = {k: v for k, v in profile.thresholds.get(group, {}).items() if k in fields}
+    return cls(**{**built, **overrides})
+
+
+def safe_zones(profile: ElderProfile) -> tuple[Zone, ...]:
+    """Home at night (leaving it then is urgent) and the community outline all day."""
+    zones = []
+    if profile.home is not None:
+        radius = profile.thresholds.get("geofence", {}).get("home_radius_m", HOME_RADIUS_M)
+        zones.append(Zone.circle("home", *profile.home, float(radius), window=HOME_NIGHT))
+    if profile.community_outline:
+        zones.append(Zone.polygon("community", profile.community_outline))
+    return tuple(zones)
 
 
 def vitals_settings(profile: ElderProfile) -> VitalsSettings:
@@ -90,5 +114,14 @@ def build_rules(profile: ElderProfile) -> list[Rule]:
         ),
         *(News2ParamRule(p, vitals) for p in ("spo2", "sbp", "rr", "temp")),
         PartialNews2Rule(vitals),
+        InactivityRule(settings_for("inactivity", profile)),
+        DeviceOfflineRule(
+            settings_for("offline", profile, report_interval_s=float(profile.report_interval_s))
+        ),
+        NotWornRule(settings_for("not_worn", profile)),
+        LowBatteryRule(settings_for("battery", profile)),
     ]
+    zones = safe_zones(profile)
+    if zones:
+        rules.append(GeofenceRule(settings_for("geofence", profile, zones=zones)))
     return rules
