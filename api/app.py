@@ -15,8 +15,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.seams import AuditOnlyOrders
+from api.alert_feed import AlertingHub
+from api.escalator import Escalator
 from api.live import LiveHub
-from api.routes import health, live, quarantine, readings, registry
+from api.routes import alerts, health, live, quarantine, readings, registry
 from eldercare.settings import Settings
 from ingest.batch import Assembled
 from storage import readings as stored_readings
@@ -39,21 +42,29 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
             async with pool.connection() as conn:
                 return await stored_registry.elder_names(conn, ids)
 
-        hub = LiveHub(settings.live_interval_s, resolve_names=names)
+        hub = AlertingHub(settings.live_interval_s, resolve_names=names)
         async with pool.connection() as conn:
             hub.prime(await stored_readings.latest_all(conn))
         app.state.hub = hub
         if ingest is not None:
             ingest.on_commit = lambda a: _feed(hub, a)
+            if getattr(ingest, "detection", None) is not None:
+                ingest.detection.on_alert = hub.publish_alert
         task = asyncio.create_task(hub.run(), name="live-hub")
+        escalator = asyncio.create_task(Escalator(pool, hub.publish_alert).run(), name="escalator")
         try:
             yield
         finally:
             if ingest is not None:
                 ingest.on_commit = None
+                if getattr(ingest, "detection", None) is not None:
+                    ingest.detection.on_alert = None
             task.cancel()
+            escalator.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            with contextlib.suppress(asyncio.CancelledError):
+                await escalator
             await pool.close()
 
     app = FastAPI(
@@ -64,8 +75,10 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
     )
     app.state.settings = settings
     app.state.ingest = ingest
+    app.state.emergency_orders = AuditOnlyOrders()  # the 六助 order module replaces it
     for r in (health.router, registry.router, readings.router, quarantine.router, live.router):
         app.include_router(r)
+    app.include_router(alerts.router)
     _errors(app)
     _dashboard(app)
     return app

@@ -73,9 +73,10 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
     ingest: Annotated[bool, typer.Option(help="Run the MQTT ingest in this process.")] = True,
+    detect: Annotated[bool, typer.Option(help="Run detection on what the ingest stores.")] = True,
     verbose: bool = False,
 ) -> None:
-    """Run the API, dashboard and (by default) the ingest."""
+    """Run the API, dashboard and (by default) the ingest with detection."""
     _logging(verbose)
     settings = _settings()
     _check_port(host or settings.api_host, port or settings.api_port)
@@ -85,7 +86,7 @@ def serve(
         rt = bring_up(settings, broker=ingest)
     except (SettingsError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
-    service = _start_ingest(settings, rt) if ingest else None
+    service = _start_ingest(settings, rt, detect=detect) if ingest else None
     try:
         _run_api(settings, rt.database_url, service, host, port)
     finally:
@@ -95,7 +96,10 @@ def serve(
 
 
 @app.command("ingest")
-def ingest_command(verbose: bool = False) -> None:
+def ingest_command(
+    detect: Annotated[bool, typer.Option(help="Run detection on what is stored.")] = True,
+    verbose: bool = False,
+) -> None:
     """Run only the MQTT ingest (scale it out, or restart it apart from the API)."""
     _logging(verbose)
     settings = _settings()
@@ -105,7 +109,7 @@ def ingest_command(verbose: bool = False) -> None:
         rt = bring_up(settings)
     except (SettingsError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
-    service = _start_ingest(settings, rt)
+    service = _start_ingest(settings, rt, detect=detect)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     console.print(f"ingest running: broker {rt.broker_url}, Ctrl-C to stop")
@@ -119,10 +123,17 @@ def ingest_command(verbose: bool = False) -> None:
         rt.close()
 
 
-def _start_ingest(settings: Settings, rt: Any) -> Any:
+def _start_ingest(settings: Settings, rt: Any, *, detect: bool = True) -> Any:
+    from ingest.detection import DetectionWorker
     from ingest.service import IngestService
 
-    service = IngestService(settings, rt.database_url, rt.broker_url, mqtt_v5=rt.mqtt_v5)
+    service = IngestService(
+        settings,
+        rt.database_url,
+        rt.broker_url,
+        mqtt_v5=rt.mqtt_v5,
+        detection=DetectionWorker(rt.database_url) if detect else None,
+    )
     try:
         service.start()
     except (OSError, RuntimeError) as exc:

@@ -41,6 +41,7 @@ from tenacity import (
 from eldercare.broker_address import BrokerAddress
 from eldercare.settings import Settings
 from ingest.batch import Assembled, Inbound, assemble, reject_by_database
+from ingest.detection import DetectionWorker
 from ingest.directory import DeviceDirectory
 from ingest.stats import IngestStats
 from protocol.decode import Limits
@@ -66,6 +67,7 @@ class IngestService:
         on_commit: OnCommit | None = None,
         client_id: str | None = None,
         mqtt_v5: bool = True,
+        detection: DetectionWorker | None = None,
     ) -> None:
         self.settings = settings
         self.database_url = database_url
@@ -73,6 +75,7 @@ class IngestService:
         self.on_commit = on_commit
         self.client_id = client_id or settings.ingest_client_id
         self.mqtt_v5 = mqtt_v5
+        self.detection = detection
         self.stats = IngestStats()
         self.limits = Limits(
             max_payload_bytes=settings.max_payload_bytes,
@@ -141,6 +144,8 @@ class IngestService:
     # --- lifecycle ------------------------------------------------------------
 
     def start(self, connect_timeout: float = 15.0) -> None:
+        if self.detection is not None:
+            self.detection.start()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
         props.ReceiveMaximum = self.settings.ingest_receive_max
@@ -177,6 +182,8 @@ class IngestService:
         self._client.loop_stop()
         if self._conn is not None:
             self._conn.close()
+        if self.detection is not None:
+            self.detection.stop()
 
     @property
     def connected(self) -> bool:
@@ -220,6 +227,8 @@ class IngestService:
             for m in messages:
                 if m.qos > 0 and m.generation == generation:
                     self._client.ack(m.mid, m.qos)
+            if self.detection is not None:
+                self.detection.submit(assembled.readings)
             if self.on_commit is not None:
                 try:
                     self.on_commit(assembled)

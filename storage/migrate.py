@@ -50,6 +50,8 @@ def _timeseries(conn: psycopg.Connection, opts: Options) -> None:
 MIGRATIONS: tuple[tuple[int, str, Step], ...] = (
     (1, "core", _sql("0001_core.sql")),
     (2, "timeseries", _timeseries),
+    (3, "alerts", _sql("0003_alerts.sql")),
+    (4, "detection", _sql("0004_detection.sql")),
 )
 
 
