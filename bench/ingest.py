@@ -149,9 +149,24 @@ class _BareSubscriber:
 
 
 def _drain_ingest(
-    settings: Settings, db_url: str, broker_url: str, client_id: str, target: int
+    settings: Settings,
+    db_url: str,
+    broker_url: str,
+    client_id: str,
+    target: int,
+    *,
+    detect: bool = False,
+    detect_lag: list[float] | None = None,
 ) -> tuple[float, int]:
-    svc = IngestService(settings, db_url, broker_url, client_id=client_id)
+    from ingest.detection import DetectionWorker
+
+    svc = IngestService(
+        settings,
+        db_url,
+        broker_url,
+        client_id=client_id,
+        detection=DetectionWorker(db_url) if detect else None,
+    )
     t0 = time.perf_counter()
     svc.start()
     deadline = time.monotonic() + 600
@@ -161,8 +176,54 @@ def _drain_ingest(
         time.sleep(0.002)
     elapsed = time.perf_counter() - t0
     stored = sum(svc.stats.samples.values())
+    if svc.detection is not None:  # detection must keep up too: wait for its backlog
+        while svc.detection.engine.stats.readings < stored:
+            if time.monotonic() > deadline:
+                raise RuntimeError("detection did not catch up")
+            time.sleep(0.005)
+        if detect_lag is not None:
+            detect_lag.append(time.perf_counter() - t0 - elapsed)
     svc.stop()
     return elapsed, stored
+
+
+def detection_overhead(
+    settings: Settings, *, messages: int, rounds: int = 2, progress: bool = True
+) -> dict[str, Any]:
+    """Ingest msgs/s with detection on versus off, alternating, same broker and backlog."""
+    if not progress:
+        console.quiet = True
+    home = Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
+    broker = private_broker.start(home, kind="mosquitto")
+    db_url, drop = _scratch_database(settings)
+    quiet = settings.model_copy(update={"ingest_session_expiry_s": 600})
+    off_rates: list[float] = []
+    on_rates: list[float] = []
+    lag: list[float] = []
+    try:
+        for r in range(rounds):
+            payloads = _payloads(messages, 1, seed=5000 + r)
+            for detect, rates in ((False, off_rates), (True, on_rates)):
+                state = "on" if detect else "off"
+                console.print(f"[dim]round {r + 1}/{rounds}: detection {state}…[/dim]")
+                client_id = f"bench-det-{uuid.uuid4().hex[:6]}"
+                _register_ingest(quiet, db_url, broker.url, client_id)
+                _preload(broker.url, payloads)
+                t, _ = _drain_ingest(
+                    quiet, db_url, broker.url, client_id, messages, detect=detect, detect_lag=lag
+                )
+                rates.append(messages / t)
+    finally:
+        broker.stop()
+        drop()
+    off, on = statistics.median(off_rates), statistics.median(on_rates)
+    return {
+        "messages": messages,
+        "ingest_msgs_per_s_detection_off": round(off, 1),
+        "ingest_msgs_per_s_detection_on": round(on, 1),
+        "ratio": round(on / off, 3),
+        "detection_catch_up_s": [round(x, 3) for x in lag],
+    }
 
 
 def _register_ingest(settings: Settings, db_url: str, broker_url: str, client_id: str) -> None:

@@ -318,6 +318,38 @@ def bench_ingest(
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 
 
+@bench_app.command("detect")
+def bench_detect(
+    elders: Annotated[int, typer.Option(min=1, help="Elders in the core run.")] = 5000,
+    hours: Annotated[float, typer.Option(min=0.1, help="Simulated hours in the core run.")] = 2.0,
+    messages: Annotated[int, typer.Option(min=100, help="Messages per ingest run.")] = 20000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Readings/s through the detection core, and ingest with detection on vs off."""
+    from bench.detect import render_core, run_core
+    from bench.ingest import detection_overhead
+
+    settings = _settings()
+    core = run_core(elders, hours, seed=1)
+    overhead = detection_overhead(settings, messages=messages, progress=not as_json)
+    result = {
+        "core": core,
+        "ingest": overhead,
+        "core_readings_per_s": core["core_readings_per_s"],
+        "ratio": overhead["ratio"],
+    }
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(render_core(core))
+    typer.echo(
+        f"ingest with detection off {overhead['ingest_msgs_per_s_detection_off']:,.0f} msgs/s,"
+        f" on {overhead['ingest_msgs_per_s_detection_on']:,.0f} msgs/s:"
+        f" ratio {overhead['ratio']:.2f} (floor 0.8:"
+        f" {'met' if overhead['ratio'] >= 0.8 else 'MISSED'})"
+    )
+
+
 @evaluate_app.command("falls")
 def evaluate_falls(
     sisfall: Annotated[Path, typer.Option(help="SisFall folder (or its .tar.xz) as published.")],
