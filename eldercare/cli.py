@@ -132,7 +132,13 @@ def _start_ingest(settings: Settings, rt: Any, *, detect: bool = True) -> Any:
         rt.database_url,
         rt.broker_url,
         mqtt_v5=rt.mqtt_v5,
-        detection=DetectionWorker(rt.database_url) if detect else None,
+        detection=DetectionWorker(
+            rt.database_url,
+            tick_s=settings.detection_tick_s,
+            snapshot_s=settings.detection_snapshot_s,
+        )
+        if detect
+        else None,
     )
     try:
         service.start()

@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     )
     max_future_s: float = Field(default=300, ge=0)
 
+    # --- detection ------------------------------------------------------------
+    detection_tick_s: float = Field(
+        default=5.0, gt=0, le=300, description="How often silence-based rules are checked."
+    )
+    detection_snapshot_s: float = Field(
+        default=60.0, gt=0, description="How often rule state is saved for a restart."
+    )
+
     # --- storage ------------------------------------------------------------
     timescale: Literal["auto", "on", "off"] = Field(
         default="auto", description="Use TimescaleDB when the extension is installed (auto)."

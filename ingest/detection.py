@@ -107,6 +107,7 @@ class DetectionWorker:
         self._conn: psycopg.Connection | None = None
         self.alerts_recorded = 0
         self.errors = 0
+        self._profiles_checked_at: datetime | None = None
         self.started_at = clock()
 
     @property
@@ -157,6 +158,7 @@ class DetectionWorker:
                     self._handle(self.engine.process(batch, self.clock()))
                 now_m = time.monotonic()
                 if now_m - last_tick >= self.tick_s:
+                    self._reload_changed_profiles()
                     self._handle(self.engine.tick(self.clock()))
                     last_tick = now_m
                 if now_m - last_snapshot >= self.snapshot_s:
@@ -173,6 +175,26 @@ class DetectionWorker:
                 self.errors += 1
                 log.exception("detection batch failed")
                 self._reconnect()
+
+    def _reload_changed_profiles(self) -> None:
+        """Thresholds or a home address edited (by any API node): rebuild those elders'
+        rules, keeping their state.  Polled, so it needs no channel between processes."""
+        assert self._conn is not None
+        since = self._profiles_checked_at
+        self._profiles_checked_at = self._conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+        if since is None:
+            self._conn.commit()
+            return
+        changed = self._conn.execute(
+            "SELECT elder_id FROM elder_settings WHERE updated_at > %s"
+            " UNION SELECT id FROM elders WHERE updated_at > %s",
+            (since, since),
+        ).fetchall()
+        self._conn.commit()
+        for (elder_id,) in changed:
+            if elder_id in self.engine.detectors:
+                self.engine.reconfigure(elder_id)
+                self.engine.detectors[elder_id].dirty = True  # save the rebuilt state too
 
     def _drain(self) -> list[tuple[int | None, Reading]]:
         try:

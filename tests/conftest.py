@@ -239,6 +239,7 @@ def eldercare_env(database_url: str, broker_url: str, **extra: str) -> dict[str,
         ELDERCARE_INGEST_SESSION_EXPIRY_S="300",
         ELDERCARE_INGEST_LINGER_MS="5",
         ELDERCARE_LIVE_INTERVAL_S="0.3",
+        ELDERCARE_DETECTION_TICK_S="1",
     )
     env.update(extra)
     return env
