@@ -35,3 +35,28 @@ export function liveSocketUrl() {
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+// POST a JSON body. Resolves to { status, body } for any HTTP answer (the
+// caller decides what a 409 means); rejects only when there is no answer.
+export async function postJSON(path, payload, { timeoutMs = 15000 } = {}) {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  try {
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: JSON.stringify(payload),
+      signal: ctrl.signal,
+      cache: 'no-store',
+    });
+    let body = null;
+    try {
+      body = await res.json();
+    } catch (_) {
+      // An empty or non-JSON error page; the status says enough.
+    }
+    return { status: res.status, body };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -23,7 +23,7 @@ const SILENCE_LIMIT_MS = 30000;
 const DEGRADED_REFRESH_MS = 10000;
 
 export class LiveConnection {
-  // handlers: onSnapshot(snapshot), onUpdate(message), onStatus({state, retryInMs})
+  // handlers: onSnapshot(snapshot), onUpdate(message), onAlert(alert), onStatus({state, retryInMs})
   constructor(handlers, { url = liveSocketUrl(), latestPath = '/api/v1/latest' } = {}) {
     this.h = handlers;
     this.url = url;
@@ -100,6 +100,13 @@ export class LiveConnection {
       }
       if (msg.type === 'ping') {
         this.sawPing = true;
+        return;
+      }
+      // Alerts are whole records, not deltas, each with its updated_at: they
+      // need no snapshot ordering and are handed over at once (alerts.js
+      // keeps the newest version and re-reads the list on every reconnect).
+      if (msg.type === 'alert') {
+        if (msg.alert) this.h.onAlert?.(msg.alert);
         return;
       }
       if (msg.type !== 'update') return; // unknown kinds are for newer clients

@@ -1,12 +1,19 @@
 // Boot: config → map and community → live data. Also the frame loop and the
 // read-only `window.xingbei` hook for tests and ops debugging.
 
+import { AlertActions } from './alert_actions.js';
+import { AlertDetail } from './alert_detail.js';
+import { AlertPanel } from './alert_panel.js';
+import { StatsView } from './alert_stats.js';
+import { AlertStore } from './alerts.js';
 import { getJSON, getJSONRetrying } from './api.js';
+import { Controls } from './controls.js';
 import { displayProjection } from './coords.js';
 import { applyStatic, lang, onLangChange, setLang, t } from './i18n.js';
 import { LiveConnection } from './live.js';
 import { LiveMap } from './map.js';
 import { Panel } from './panel.js';
+import { AlarmSound } from './sound.js';
 import { ElderStore } from './store.js';
 
 const store = new ElderStore();
@@ -14,6 +21,32 @@ let liveMap = null;
 let panel = null;
 let live = null;
 let haveSnapshot = false;
+
+// Alerts. A change redraws in the next frame (with the dots it recolours)
+// and re-arms the alarm at once: sound must not wait for a frame that a
+// hidden tab may never paint.
+let alertPanel = null;
+let detail = null;
+let controls = null;
+const sound = new AlarmSound({ onChange: () => controls?.render() });
+const alerts = new AlertStore(store, {
+  onChange: () => {
+    sound.setDue(alerts.unacknowledgedCritical().map((a) => a.id));
+    detail?.onAlertsChanged();
+    requestFrame();
+  },
+  onLoadError: (err) => {
+    if (err) alertPanel?.flash(t('alerts.load_failed'), 'error');
+  },
+});
+const actions = new AlertActions(alerts, {
+  notify: (text, kind) => alertPanel?.flash(text, kind),
+  onChange: () => {
+    alertPanel?.render(true);
+    detail?.onAlertsChanged();
+    controls?.render();
+  },
+});
 
 // Frame loop. WebSocket messages only merge data into the store and ask for
 // a frame; the map and panel are brought up to date once per animation frame,
@@ -30,17 +63,19 @@ function requestFrame() {
 
 function flush() {
   frameRequested = false;
+  if (!liveMap) return; // an alert before the map exists; the first snapshot paints all
   const t0 = performance.now();
   const { changed, removed } = store.takeChanges();
   for (const id of removed) liveMap.remove(id);
   for (const id of changed) {
     const e = store.byId.get(id);
-    if (e) liveMap.apply(e);
+    if (e) liveMap.apply(e, store.classOf(e));
   }
   liveMap.endBatch();
   const t1 = performance.now();
   if (panel.selectedId != null && !store.byId.has(panel.selectedId)) select(null);
   panel.render(changed);
+  alertPanel.render(); // nothing to do unless the alerts changed
   const t2 = performance.now();
   frameLog.push({ n: changed.length, map: t1 - t0, panel: t2 - t1 });
   if (frameLog.length > 600) frameLog.shift();
@@ -50,9 +85,27 @@ function flush() {
 function select(id, { fromList = false } = {}) {
   const e = id != null ? store.byId.get(id) : null;
   const sel = e ? id : null;
+  // The details drawer belongs to the selected elder's alert.
+  if (detail?.isOpen()) {
+    const a = alerts.get(detail.alertId);
+    if (id == null || (a && a.elder_id !== id)) closeAlert();
+  }
   panel.select(sel);
   liveMap.select(sel, e);
-  if (sel != null && fromList) liveMap.reveal(sel);
+  if (sel != null && fromList) liveMap.reveal(sel, { coverBottom: detail?.height() ?? 0 });
+}
+
+// An alert clicked in the list: its details below the map, its elder
+// selected and brought into the part of the map left visible.
+function openAlert(alert) {
+  alertPanel.select(alert.id);
+  detail.open(alert.id);
+  select(alert.elder_id, { fromList: true });
+}
+
+function closeAlert() {
+  detail.close();
+  alertPanel.select(null);
 }
 
 function showError(on) {
@@ -70,9 +123,25 @@ async function boot() {
     onSelect: (id) => select(id),
   });
   panel = new Panel(store, { onSelect: select });
-  onLangChange(() => panel.renderAll());
+  const now = () => store.now();
+  const stats = new StatsView(document.getElementById('stats-view'));
+  alertPanel = new AlertPanel(alerts, actions, stats, { onOpen: openAlert, now });
+  detail = new AlertDetail(alerts, actions, { onClose: () => alertPanel.select(null), now });
+  controls = new Controls(sound, actions);
+  controls.render();
+  alertPanel.render(true);
+  onLangChange(() => {
+    panel.renderAll();
+    alertPanel.renderAll();
+    detail.renderAll();
+    stats.render();
+    controls.render();
+  });
   panel.tick();
-  setInterval(() => panel.tick(), 1000);
+  setInterval(() => {
+    panel.tick();
+    alertPanel.tick();
+  }, 1000);
 
   // The community is context, not data: without it the dots still work.
   getJSON('/api/v1/community')
@@ -91,7 +160,11 @@ async function boot() {
       store.merge(msg.elders, msg.server_time);
       requestFrame();
     },
-    onStatus: (status) => panel.setConnection(status),
+    onAlert: (alert) => alerts.apply(alert),
+    onStatus: (status) => {
+      panel.setConnection(status);
+      alerts.connectionChanged(status.state);
+    },
   });
   live.start();
 }
@@ -131,6 +204,17 @@ window.xingbei = Object.freeze({
   // Time the page spent applying batches of updates (ms, last 600 batches).
   // Leaflet repaints the canvas in the following animation frame.
   frameStats,
+  // Active alerts as listed (most severe first): [{id, elder_id, kind, severity, state}].
+  alerts: () => alerts.active().map(({ id, elder_id, kind, severity, state }) => ({ id, elder_id, kind, severity, state })),
+  // One alert as the page holds it (active or recently resolved), a copy.
+  alert: (id) => {
+    const a = alerts.get(id);
+    return a ? JSON.parse(JSON.stringify(a)) : null;
+  },
+  // {due, dueCount, muted, enabled, context, ringing, blocked, beeps, lastBeepAt, error}:
+  // `due` = an unacknowledged critical alert exists; `blocked` = it should
+  // ring but the browser still waits for a click ("启用声音").
+  soundState: () => sound.state(),
 });
 
 boot().catch((err) => {

@@ -12,12 +12,12 @@
 //
 // Leaflet is the vendored UMD build loaded by index.html as the global `L`.
 
-import { COLORS, classify } from './store.js';
+import { COLORS } from './store.js';
 import { t } from './i18n.js';
 
 const L = window.L;
 
-const RADIUS = { red: 9, notice: 7, offline: 6, ok: 6 };
+const RADIUS = { red: 9, warn: 8, notice: 7, offline: 6, ok: 6 };
 // A white outline separates neighbouring dots, but stroking doubles the cost
 // of painting the canvas (measured: 5,000 dots without a GPU, 150 → 75 ms of
 // paint per second). Beyond this many dots they are drawn without it.
@@ -131,15 +131,15 @@ export class LiveMap {
     if (!this.config.center && this.outlineBounds) this.home();
   }
 
-  // Bring one elder's dot in line with its record. Cheap when nothing changed.
-  apply(e) {
+  // Bring one elder's dot in line with its record and colour class (the
+  // store's classOf: latest state and alerts together). Cheap when nothing changed.
+  apply(e, cls) {
     const id = e.elder_id;
     let rec = this.dots.get(id);
     if (e.lat == null || e.lon == null) {
       if (rec) this.remove(id);
       return;
     }
-    const cls = classify(e);
     if (!rec) {
       const m = L.circleMarker(this.project(e.lat, e.lon), {
         renderer: this.dotRenderer,
@@ -259,18 +259,26 @@ export class LiveMap {
   }
 
   // Pan to a dot picked from the list, if it is not comfortably in view.
-  reveal(id) {
+  // `coverBottom`: pixels at the bottom of the map hidden by the alert
+  // details drawer; the dot is brought into the part still visible.
+  reveal(id, { coverBottom = 0 } = {}) {
     const rec = this.dots.get(id);
     if (!rec) return;
     const ll = rec.m.getLatLng();
-    if (!this.map.getBounds().pad(-0.15).contains(ll)) this.map.panTo(ll);
+    if (coverBottom > 0) {
+      this.map.panInside(ll, { paddingTopLeft: [80, 80], paddingBottomRight: [80, coverBottom + 60] });
+    } else if (!this.map.getBounds().pad(-0.15).contains(ll)) {
+      this.map.panTo(ll);
+    }
   }
 
   // For the hook: what is drawn, with positions as the API gave them (WGS-84).
   markerList() {
     const out = [];
     for (const rec of this.dots.values()) {
-      out.push({ elder_id: rec.id, lat: rec.lat, lon: rec.lon, color: COLORS[rec.cls], red: rec.cls === 'red' });
+      out.push({
+        elder_id: rec.id, lat: rec.lat, lon: rec.lon, color: COLORS[rec.cls], cls: rec.cls, red: rec.cls === 'red',
+      });
     }
     return out;
   }

@@ -6,8 +6,8 @@
 // only when its content changed, and capped, so a district-sized screen does
 // not spend its frame budget on DOM.
 
-import { codeLabel, eventLabel, formatAgo, formatClock, lang, reasonLabel, t } from './i18n.js';
-import { NOTICE_REASONS, classify, isOnline, parseTime } from './store.js';
+import { codeLabel, eventLabel, formatAgo, formatClock, kindLabel, lang, reasonLabel, t } from './i18n.js';
+import { NOTICE_REASONS, effectiveReasons, isOnline, parseTime } from './store.js';
 
 const LIST_CAP = 100;
 
@@ -16,6 +16,27 @@ const REASON_ROW = {
   hr_high: 'hr', hr_low: 'hr', spo2_low: 'spo2', low_battery: 'battery', not_worn: 'worn', offline: 'device',
   sos: 'event', fall: 'event',
 };
+// And which active alert kind makes which row stand out.
+const KIND_ROW = {
+  news2_hr: 'hr', hr_activity: 'hr', baseline_drift: 'hr', news2_spo2: 'spo2', news2_sbp: 'bp', news2_temp: 'temp',
+  news2_rr: 'rr', inactivity: 'steps', low_battery: 'battery', not_worn: 'worn', device_offline: 'device',
+  geofence_exit: 'position', sos: 'event', fall: 'event',
+};
+
+// Alert kinds that say the same as an attention reason: shown once, as the reason.
+const KIND_AS_REASONS = {
+  sos: ['sos'], fall: ['fall'], low_battery: ['low_battery'], not_worn: ['not_worn'], device_offline: ['offline'],
+  news2_spo2: ['spo2_low'], news2_hr: ['hr_high', 'hr_low'], hr_activity: ['hr_high'],
+};
+
+function saidByReasons(kind, reasons) {
+  return (KIND_AS_REASONS[kind] || []).some((r) => reasons.includes(r));
+}
+
+// Active alert kinds not already said by a reason, each once.
+function alertKindsBeyond(reasons, kinds) {
+  return [...new Set(kinds || [])].filter((k) => !saidByReasons(k, reasons));
+}
 
 // Card rows: [field key, i18n label key]. The order is the one staff asked for.
 const CARD_ROWS = [
@@ -173,7 +194,7 @@ export class Panel {
     return li;
   }
 
-  _fillListItem(li, { e, cls, ms }, now) {
+  _fillListItem(li, { e, cls, ms, reasons, kinds }, now) {
     // The age is kept apart from the rest: it changes every time vitals come
     // in, and rewriting whole items every second is where the time went.
     const age = li.children[3];
@@ -182,12 +203,13 @@ export class Panel {
       age.dataset.ts = ts;
       age.textContent = ms ? formatAgo(ms, now) : '';
     }
-    const key = `${cls}|${e.name}|${(e.attention_reasons || []).join(',')}|${lang()}`;
+    const extra = alertKindsBeyond(reasons, kinds);
+    const key = `${cls}|${e.name}|${reasons.join(',')}|${extra.join(',')}|${lang()}`;
     if (li.dataset.key === key) return;
     li.dataset.key = key;
     li.className = `item item-${cls}${e.elder_id === this.selectedId ? ' selected' : ''}`;
     li.children[1].textContent = e.name ?? `#${e.elder_id}`;
-    li.children[2].textContent = (e.attention_reasons || []).map(reasonLabel).join('、');
+    li.children[2].textContent = [...reasons.map(reasonLabel), ...extra.map(kindLabel)].join('、');
   }
 
   _buildCardRows() {
@@ -220,15 +242,24 @@ export class Panel {
       this.el.cardReasons.replaceChildren();
       return;
     }
-    const cls = classify(e);
+    const cls = this.store.classOf(e);
     this.el.card.dataset.elderId = String(e.elder_id);
     this.el.cardName.textContent = e.name ?? `#${e.elder_id}`;
     this.el.cardStatus.className = `status status-${cls}`;
     this.el.cardStatus.textContent = t(`legend.${cls}`);
 
-    const reasons = e.attention_reasons || [];
-    this.el.cardReasons.replaceChildren(...reasons.map((r) => span(`chip chip-${NOTICE_REASONS.has(r) ? 'notice' : 'red'}`, reasonLabel(r))));
-    const bad = new Set(reasons.map((r) => REASON_ROW[r]).filter(Boolean));
+    const info = this.store.alertInfo.get(e.elder_id) || null;
+    const reasons = effectiveReasons(e, info);
+    // Active alerts as chips coloured by severity, after the reasons they do not repeat.
+    const extra = info ? info.items.filter((a) => !saidByReasons(a.kind, reasons)) : [];
+    this.el.cardReasons.replaceChildren(
+      ...reasons.map((r) => span(`chip chip-${NOTICE_REASONS.has(r) ? 'notice' : 'red'}`, reasonLabel(r))),
+      ...extra.map((a) => span(`chip chip-sev-${a.severity}`, kindLabel(a.kind))),
+    );
+    const bad = new Set([
+      ...reasons.map((r) => REASON_ROW[r]),
+      ...(info ? info.items.map((a) => KIND_ROW[a.kind]) : []),
+    ].filter(Boolean));
 
     const none = t('value.none');
     const num = (v, digits = 0) => (v == null ? null : Number(v).toFixed(digits));

@@ -10,24 +10,61 @@
 // counts as urgent: a new alarm kind must not look harmless on the map.
 export const NOTICE_REASONS = new Set(['offline', 'low_battery', 'not_worn']);
 
+// red: act now; warn: an active medium alert (look soon); offline; notice
+// (low battery, not worn, a low alert); ok.
 export const COLORS = {
   red: '#e53935',
-  notice: '#fb8c00',
+  warn: '#fb8c00',
+  notice: '#f2c12e',
   offline: '#90a4ae',
   ok: '#2e9d4f',
 };
 
-// 'red' | 'offline' | 'notice' | 'ok'. Red wins over everything: an SOS from
-// a device that is also flagged offline is still an SOS.
-export function classify(e) {
-  if (e.attention) {
-    const reasons = e.attention_reasons || [];
-    if (reasons.length === 0 || reasons.some((r) => !NOTICE_REASONS.has(r))) return 'red';
-    if (reasons.includes('offline')) return 'offline';
-    return 'notice';
+// What an elder's worst active alert (open or acknowledged) does to the dot.
+// An unknown severity is treated as the worst: see NOTICE_REASONS.
+const SEVERITY_CLASS = { critical: 'red', high: 'red', medium: 'warn', low: 'notice' };
+export const SEVERITY_RANK = { low: 0, medium: 1, high: 2, critical: 3 };
+
+// Most urgent first. Used to combine the latest-state judgement with alerts,
+// and to order the attention list.
+export const CLASS_RANK = { red: 0, warn: 1, offline: 2, notice: 3, ok: 4 };
+
+// The server flags an SOS or fall for 30 minutes after the event, from the
+// latest state alone. Once staff have resolved the alert that covers that
+// event, the flag is stale: a dot must not stay red for half an hour after
+// "误报". Only these event-window reasons are cleared this way; reasons read
+// from current values (a heart rate of 150 now) stay until the value changes.
+const EVENT_REASONS = new Set(['sos', 'fall']);
+
+// The reasons still in force, given what the alerts say (see alerts.js,
+// `info.handled[kind]`: up to when events of that kind have been dealt with).
+export function effectiveReasons(e, info) {
+  const reasons = e.attention_reasons || [];
+  if (!info || !info.handled || reasons.length === 0) return reasons;
+  const eventMs = parseTime(e.event_ts);
+  if (eventMs == null) return reasons;
+  return reasons.filter((r) => !(EVENT_REASONS.has(r) && info.handled[r] != null && eventMs <= info.handled[r]));
+}
+
+// 'red' | 'warn' | 'offline' | 'notice' | 'ok'. Red wins over everything: an
+// SOS from a device that is also flagged offline is still an SOS. `info` is
+// the elder's alert summary (alerts.js), or null.
+export function classify(e, info = null) {
+  let cls = 'ok';
+  const reasons = effectiveReasons(e, info);
+  // attention with no reason at all is an unknown alarm: red. Reasons that
+  // were all handled leave no attention.
+  const attention = e.attention && (reasons.length > 0 || (e.attention_reasons || []).length === 0);
+  if (attention) {
+    if (reasons.length === 0 || reasons.some((r) => !NOTICE_REASONS.has(r))) cls = 'red';
+    else if (reasons.includes('offline')) cls = 'offline';
+    else cls = 'notice';
+  } else if (e.online === false) cls = 'offline';
+  if (info && info.severity) {
+    const fromAlert = SEVERITY_CLASS[info.severity] || 'red';
+    if (CLASS_RANK[fromAlert] < CLASS_RANK[cls]) cls = fromAlert;
   }
-  if (e.online === false) return 'offline';
-  return 'ok';
+  return cls;
 }
 
 // Is the device in contact? The API's `online` comes from the device's
@@ -43,10 +80,6 @@ export function isOnline(e, nowMs) {
   const seen = parseTime(e.last_seen);
   return seen != null && nowMs - seen <= RECENTLY_SEEN_MS;
 }
-
-// Sort key for the attention list: red first, then offline, then notices;
-// within a class the most recent trouble first.
-const CLASS_RANK = { red: 0, offline: 1, notice: 2, ok: 3 };
 
 export function parseTime(iso) {
   if (iso == null) return null;
@@ -64,6 +97,31 @@ export class ElderStore {
     // driving the big screen may be minutes off.
     this.skewMs = 0;
     this.snapshotMs = null; // server_time of the snapshot in force
+    // elder_id → summary of that elder's alerts, kept by alerts.js:
+    // { severity (worst active) | null, kinds: [active kinds], sinceMs,
+    //   handled: { kind: ms } }. Separate from the records because
+    // replaceAll() rewrites those from the API.
+    this.alertInfo = new Map();
+  }
+
+  // Set (or with null, drop) an elder's alert summary; its dot and list
+  // entry are redrawn in the next frame.
+  setAlertInfo(elderId, info) {
+    if (info) this.alertInfo.set(elderId, info);
+    else this.alertInfo.delete(elderId);
+    if (this.byId.has(elderId)) this.dirty.add(elderId);
+  }
+
+  classOf(e) {
+    return classify(e, this.alertInfo.get(e.elder_id) || null);
+  }
+
+  // Does this elder need attention, counting alerts and forgetting handled events?
+  needsAttention(e) {
+    const info = this.alertInfo.get(e.elder_id);
+    if (info && info.severity) return true;
+    if (!e.attention) return false;
+    return effectiveReasons(e, info).length > 0 || (e.attention_reasons || []).length === 0;
   }
 
   now() {
@@ -136,28 +194,32 @@ export class ElderStore {
     let attention = 0;
     for (const e of this.byId.values()) {
       if (isOnline(e, now)) online += 1;
-      if (e.attention) attention += 1;
+      if (this.needsAttention(e)) attention += 1;
     }
     // Offline includes elders never heard from (no device, or not yet).
     return { online, offline: this.byId.size - online, attention, total: this.byId.size };
   }
 
-  // Elders needing attention: red first, then offline, then notices. Within
-  // a class the most recent event (SOS, fall) or loss of contact comes first,
-  // then by id, so the list does not reshuffle every time vitals arrive.
-  // `ms` is the moment worth showing next to the name.
+  // Elders needing attention: red first, then orange, offline, notices.
+  // Within a class the most recent event (SOS, fall, alert) or loss of
+  // contact comes first, then by id, so the list does not reshuffle every
+  // time vitals arrive. `ms` is the moment worth showing next to the name;
+  // `reasons` the reason codes still in force, `kinds` the active alert kinds.
   attentionList() {
     const list = [];
     for (const e of this.byId.values()) {
-      if (!e.attention) continue;
-      const cls = classify(e);
-      const reasons = e.attention_reasons || [];
+      const info = this.alertInfo.get(e.elder_id);
+      if (!e.attention && !(info && info.severity)) continue; // fast path: most elders
+      if (!this.needsAttention(e)) continue;
+      const cls = classify(e, info || null);
+      const reasons = effectiveReasons(e, info);
       let sortMs = 0;
       let ms;
       if (reasons.includes('sos') || reasons.includes('fall')) sortMs = ms = parseTime(e.event_ts);
+      else if (info && info.sinceMs != null) sortMs = ms = info.sinceMs;
       else if (reasons.includes('offline')) sortMs = ms = parseTime(e.last_seen);
       else ms = parseTime(e.vitals_ts) ?? parseTime(e.last_seen);
-      list.push({ e, cls, ms, sortMs: sortMs ?? 0 });
+      list.push({ e, cls, ms, sortMs: sortMs ?? 0, reasons, kinds: info ? info.kinds : [] });
     }
     list.sort(
       (a, b) => CLASS_RANK[a.cls] - CLASS_RANK[b.cls] || b.sortMs - a.sortMs || a.e.elder_id - b.e.elder_id,
