@@ -384,6 +384,20 @@ def evaluate_hr(
     _emit(result, render_table, as_json)
 
 
+@evaluate_app.command("scenarios")
+def evaluate_scenarios(
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
+    elders: Annotated[int, typer.Option(min=1, help="Simulated elders.")] = 200,
+    days: Annotated[float, typer.Option(min=0.1, help="Simulated days.")] = 3.0,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: one per CPU).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every rule on the simulator's injected incidents: recall, precision, delay, false alerts."""
+    from evaluation.scenarios import render_table, run
+
+    _emit(run(seed, elders=elders, days=days, workers=workers), render_table, as_json)
+
+
 def _emit(result: dict[str, Any], render: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
