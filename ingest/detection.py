@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -31,6 +31,7 @@ from storage import alerts as alert_store
 log = logging.getLogger("eldercare.detection")
 Clock = Callable[[], datetime]
 OnAlert = Callable[[dict[str, Any]], None]
+PROFILE_LOOKBACK = timedelta(minutes=5)
 
 
 def _utcnow() -> datetime:
@@ -107,7 +108,7 @@ class DetectionWorker:
         self._conn: psycopg.Connection | None = None
         self.alerts_recorded = 0
         self.errors = 0
-        self._profiles_checked_at: datetime | None = None
+        self._profile_stamps: set[tuple[int, datetime]] = set()
         self.started_at = clock()
 
     @property
@@ -178,23 +179,28 @@ class DetectionWorker:
 
     def _reload_changed_profiles(self) -> None:
         """Thresholds or a home address edited (by any API node): rebuild those elders'
-        rules, keeping their state.  Polled, so it needs no channel between processes."""
+        rules, keeping their state.  Polled, so it needs no channel between processes.
+
+        An edit is stamped by the writer's clock before its commit, so a look-back
+        window (not just "since the last check") catches edits that commit late.
+        """
         assert self._conn is not None
-        since = self._profiles_checked_at
-        self._profiles_checked_at = self._conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-        if since is None:
-            self._conn.commit()
-            return
-        changed = self._conn.execute(
-            "SELECT elder_id FROM elder_settings WHERE updated_at > %s"
-            " UNION SELECT id FROM elders WHERE updated_at > %s",
-            (since, since),
+        rows = self._conn.execute(
+            "SELECT elder_id, updated_at FROM elder_settings WHERE updated_at > now() - %s"
+            " UNION ALL SELECT id, updated_at FROM elders WHERE updated_at > now() - %s",
+            (PROFILE_LOOKBACK, PROFILE_LOOKBACK),
         ).fetchall()
         self._conn.commit()
-        for (elder_id,) in changed:
+        for elder_id, stamp in rows:
+            key = (elder_id, stamp)
+            if key in self._profile_stamps:
+                continue
+            self._profile_stamps.add(key)
             if elder_id in self.engine.detectors:
                 self.engine.reconfigure(elder_id)
                 self.engine.detectors[elder_id].dirty = True  # save the rebuilt state too
+        if len(self._profile_stamps) > 10_000:  # only the look-back window matters
+            self._profile_stamps = {k for k in self._profile_stamps if k in set(rows)}
 
     def _drain(self) -> list[tuple[int | None, Reading]]:
         try:
