@@ -29,14 +29,13 @@ One RAISE per episode, a reminder every ``reraise_hours``, CLEAR when S is back 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from alerts.core import Action, Finding, Severity
 from alerts.vitals_rule import Activity, ActivitySettings, worn_change
-from protocol.messages import Reading, Vitals
+from protocol.messages import Event, Reading, Vitals
 
 _HOUR = 3600
 
@@ -96,6 +95,7 @@ class BaselineDriftRule:
     """Drift of the elder's resting value from their own baseline (kind ``baseline_drift``)."""
 
     kind = "baseline_drift"
+    accepts: ClassVar[frozenset[type]] = frozenset({Vitals, Event})  # see MinuteRule.accepts
 
     def __init__(self, settings: BaselineSettings | None = None) -> None:
         self.settings = settings or BaselineSettings()
@@ -144,25 +144,28 @@ class BaselineDriftRule:
     def advance(self, now: datetime) -> list[Finding]:
         return self._roll(now.timestamp())
 
+    def next_due(self) -> float | None:
+        """Earliest event time (epoch s) at which ``advance`` can act: the open hour's end."""
+        return None if self.hour is None else float((self.hour + 1) * _HOUR - self._offset)
+
     def snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy(
-            {
-                "activity": self.activity.snapshot(),
-                "worn": self.worn,
-                "hour": self.hour,
-                "values": self.values,
-                "minutes": self.minutes,
-                "last_minute": self.last_minute,
-                "history": self.history,
-                "s": self.s,
-                "active": self.active,
-                "severity": self.severity,
-                "since_hour": self.since_hour,
-                "last_raise_hour": self.last_raise_hour,
-                "recent": self.recent,
-                "rise_hour": self.rise_hour,
-            }
-        )
+        # Fresh containers throughout, built by hand (``copy.deepcopy`` is slow).
+        return {
+            "activity": self.activity.snapshot(),
+            "worn": self.worn,
+            "hour": self.hour,
+            "values": list(self.values),
+            "minutes": self.minutes,
+            "last_minute": self.last_minute,
+            "history": [[list(e) for e in h] for h in self.history],
+            "s": self.s,
+            "active": self.active,
+            "severity": self.severity,
+            "since_hour": self.since_hour,
+            "last_raise_hour": self.last_raise_hour,
+            "recent": [list(e) for e in self.recent],
+            "rise_hour": self.rise_hour,
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.activity.restore(state["activity"])

@@ -1,7 +1,7 @@
 """Geofence exit: the elder has left a safe zone, judged on fixes that say so for sure.
 
 Zones are per elder: circles (home, 150 m) and polygons (the community outline),
-each with an optional local-time window -- "home, 21:00-06:00" makes leaving home
+each with an optional local-time window -- "home, 22:00-05:00" makes leaving home
 at night an alarm while daytime walks inside the community are not.  Every zone
 active at the time of a fix must hold (the elder must be inside each of them).
 
@@ -18,6 +18,12 @@ an exit has to be beyond doubt:
   every 10 minutes lets one stray fix stand for 10 minutes).
 - **Hysteresis.**  Back inside only when the fix is ``reenter_margin_m`` inside the
   zone; in between (the band around the boundary) nothing changes.
+- **Return.**  And back only once the elder has *stayed* that far inside for
+  ``return_minutes`` (every fix meanwhile past the margin): a wanderer whose
+  route passes her own door at 3 am is not home.  (Seen in the simulated
+  community: the route back within the home radius for a minute cleared a night
+  exit, and the community exit that followed seven minutes later was swallowed by
+  the alert's cooldown; she was 936 m out before anyone heard again.)
 - **Sources.**  Cell-tower (``lbs``) fixes and fixes worse than ``max_acc_m`` are
   ignored: they are often hundreds of metres, sometimes kilometres, off.
 - **Jumps.**  A fix that would mean moving faster than ``max_speed_mps`` (brisk
@@ -30,10 +36,12 @@ an exit has to be beyond doubt:
 
 An exit confirmed while a zone is active stays open until the elder is back inside
 that zone, even if its window has ended meanwhile: a night wander does not end by
-itself at 06:00.  Severity: HIGH when it happens in the ``night`` window, else
-MEDIUM, escalated to HIGH if night falls while still outside.  One RAISE, a
-reminder every ``reraise_minutes`` while fixes still show the elder outside, CLEAR
-on return.  Value: metres outside the zone.
+itself at 05:00.  One episode across zones: leaving home and then the community
+is one alert, updated (a ``reraise`` naming the new zone) when another zone is
+left, CLEARed only when she is back in every zone she left.  Severity: HIGH when
+it happens in the ``night`` window, else MEDIUM, escalated to HIGH if night falls
+while still outside.  One RAISE, a reminder every ``reraise_minutes`` while fixes
+still show the elder outside, CLEAR on return.  Value: metres outside the zone.
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from alerts.geometry import offset
@@ -132,13 +140,14 @@ class GeofenceSettings:
     zones: tuple[Zone, ...] = ()
     acc_factor: float = 1.6  # x acc: the ~95 % circle of a fix
     exit_margin_m: float = 20.0  # beyond the accuracy circle, to count as outside
-    reenter_margin_m: float = 20.0  # this deep inside to count as back
+    reenter_margin_m: float = 20.0  # this deep inside to count as back...
+    return_minutes: float = 10.0  # ...for this long (0: at the first such fix)
     confirm_fixes: int = 2  # consecutive outside fixes that confirm an exit
     confirm_s: float | None = None  # or one outside fix standing this long (see above)
     max_acc_m: float = 200.0  # worse fixes are ignored
     sources: tuple[str, ...] = ("gps", "wifi", "beacon")  # lbs: too coarse to judge
     max_speed_mps: float = 3.0  # faster than a brisk walk from the last fix: suspect
-    night: Window | None = (21.0, 6.0)  # exits in this local window are HIGH
+    night: Window | None = (22.0, 5.0)  # exits in this local window are HIGH
     utc_offset_hours: float = 8.0  # Asia/Shanghai
     reraise_minutes: float | None = 30.0
 
@@ -148,7 +157,14 @@ def _zone_key(zone: Zone) -> str:
 
 
 def _zone_state(zone: Zone) -> dict[str, Any]:
-    return {"key": _zone_key(zone), "out": False, "run": 0, "run_t0": None, "dist": None}
+    return {
+        "key": _zone_key(zone),
+        "out": False,
+        "run": 0,
+        "run_t0": None,
+        "dist": None,
+        "in_since": None,  # while out: inside past the re-entry margin since then
+    }
 
 
 _RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
@@ -167,7 +183,7 @@ class GeofenceRule:
             "jumps": 0,  # suspects dropped as jumps
             # Per zone: confirmed outside, and the current run of outside fixes.
             "zones": [_zone_state(z) for z in self.settings.zones],
-            "open": None,  # {"t0", "last_raise", "severity", "zone"}
+            "open": None,  # {"t0", "last_raise", "severity", "zone", "zones"}
         }
 
     # --- the Rule protocol ----------------------------------------------------------
@@ -240,8 +256,13 @@ class GeofenceRule:
             d = zone.signed_distance_m(lat, lon)
             zs["dist"] = d
             if zs["out"]:
-                if -d >= s.reenter_margin_m:
-                    zs["out"] = False
+                if -d < s.reenter_margin_m:
+                    zs["in_since"] = None
+                else:
+                    if zs.get("in_since") is None:
+                        zs["in_since"] = t
+                    if t - zs["in_since"] >= s.return_minutes * 60:  # stayed: back
+                        zs["out"], zs["in_since"] = False, None
             elif self._active(zone, t) and d > s.acc_factor * acc + s.exit_margin_m:
                 zs["run"] += 1
                 if zs["run_t0"] is None:
@@ -277,19 +298,26 @@ class GeofenceRule:
             if ep is None:
                 return []
             st["open"] = None
-            return [self._finding(t, "clear", Severity(ep["severity"]), ep["zone"], 0.0, fix)]
+            back = ep.get("zones") or [ep["zone"]]
+            return [self._finding(t, "clear", Severity(ep["severity"]), ep["zone"], 0.0, fix, back)]
         dist, zone = max(out, key=lambda x: x[0])
         dist = max(dist, 0.0)
+        names = [z.name for _, z in out]
         severity = Severity.HIGH if in_window(t, s.night, s.utc_offset_hours) else Severity.MEDIUM
+        left = [] if ep is None else [n for n in names if n not in ep.get("zones", names)]
         if ep is None:
             episode = "open"
         elif _RANK[severity] > _RANK[Severity(ep["severity"])]:
             episode = "escalate"
+        elif left:  # one episode across zones: say so when she leaves another one
+            episode = "reraise"
+            severity = Severity(ep["severity"])
+            dist, zone = next((max(d, 0.0), z) for d, z in out if z.name == left[0])
         elif (
             fix is not None
             and s.reraise_minutes is not None
             and t - ep["last_raise"] >= s.reraise_minutes * 60
-            and any(self._active(z, t) for _, z in out)
+            and any(d > 0 and self._active(z, t) for d, z in out)  # still outside
         ):
             episode = "reraise"
             severity = Severity(ep["severity"])
@@ -300,8 +328,9 @@ class GeofenceRule:
             "last_raise": t,
             "severity": severity.value,
             "zone": zone.name,
+            "zones": sorted(set(names) | set(() if ep is None else ep.get("zones", ()))),
         }
-        return [self._finding(t, episode, severity, zone.name, dist, fix)]
+        return [self._finding(t, episode, severity, zone.name, dist, fix, st["open"]["zones"])]
 
     def _finding(
         self,
@@ -311,16 +340,19 @@ class GeofenceRule:
         zone: str,
         dist: float,
         fix: list[float] | None,
+        zones: list[str],
     ) -> Finding:
         night = severity == Severity.HIGH
         if episode == "clear":
-            message, action = f"已返回安全区域「{zone}」", Action.CLEAR
+            named = "".join(f"「{z}」" for z in zones)
+            message, action = f"已返回安全区域{named}", Action.CLEAR
         else:
             suffix = "（夜间）" if night else ""
             message, action = f"离开安全区域「{zone}」{dist:.0f} 米{suffix}", Action.RAISE
         detail: dict[str, Any] = {
             "episode": episode,
             "zone": zone,
+            "zones": list(zones),  # every zone this episode has left
             "distance_m": round(dist, 1),
             "night": night,
             "jumps_filtered": self._st["jumps"],

@@ -51,9 +51,10 @@ SBP_BANDS: Final[Bands] = ((90, 3), (100, 2), (110, 1), (219, 0), (_INF, 3))
 PULSE_BANDS: Final[Bands] = ((40, 3), (50, 1), (90, 0), (110, 1), (130, 2), (_INF, 3))
 TEMP_BANDS: Final[Bands] = ((35.0, 3), (36.0, 1), (38.0, 0), (39.0, 1), (_INF, 2))
 OXYGEN_SCORE: Final = 2  # "air or oxygen?": any supplemental oxygen scores 2
+SPO2_HIGH_AT: Final = 93  # scale 2 on oxygen: from here SpO2 is too high, not too low
 
 # Centre of the 0-score band of each parameter: tells "too low" from "too high".
-_NORMAL_MID: Final[dict[str, float]] = {
+NORMAL_MID: Final[dict[str, float]] = {
     "rr": 16.0,
     "spo2": 100.0,  # SpO2 is only ever too low, except scale 2 on oxygen (handled below)
     "sbp": 165.0,
@@ -103,8 +104,8 @@ def direction(param: Param, value: float, *, hypercapnic: bool = False) -> Liter
     """
     if param == "spo2":
         # Only scale 2 scores high SpO2 (over-oxygenation while on oxygen).
-        return "high" if hypercapnic and value >= 93 else "low"
-    return "low" if value < _NORMAL_MID[param] else "high"
+        return "high" if hypercapnic and value >= SPO2_HIGH_AT else "low"
+    return "low" if value < NORMAL_MID[param] else "high"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from alerts.core import Action, Finding, Severity
 from alerts.news2 import (
@@ -150,7 +150,11 @@ class Activity:
         return recent <= self.settings.rest_max_steps
 
     def snapshot(self) -> dict[str, Any]:
-        return {"last_steps": self.last_steps, "last_t": self.last_t, "incs": self.incs}
+        return {
+            "last_steps": self.last_steps,
+            "last_t": self.last_t,
+            "incs": [list(x) for x in self.incs],
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.last_steps = state["last_steps"]
@@ -206,14 +210,17 @@ class Sustain:
                 self.first_normal = minute
             self.normals += 1
 
-        abnormal = [e for e in w if e[1] == ABNORMAL]
-        observed = sum(1 for e in w if e[1] != NEUTRAL)
-        sustained = (
-            verdict == ABNORMAL
-            and len(abnormal) >= s.min_count
-            and abnormal[-1][0] - abnormal[0][0] >= s.min_span_minutes
-            and len(abnormal) >= s.min_fraction * observed
-        )
+        # Only an abnormal minute can make the condition sustained: most minutes are
+        # normal, so the window is only scanned when it can matter.
+        abnormal: list[list[float]] = []
+        sustained = False
+        if verdict == ABNORMAL:
+            abnormal = [e for e in w if e[1] == ABNORMAL]
+            sustained = (
+                len(abnormal) >= s.min_count
+                and abnormal[-1][0] - abnormal[0][0] >= s.min_span_minutes
+                and len(abnormal) >= s.min_fraction * sum(1 for e in w if e[1] != NEUTRAL)
+            )
         if sustained:
             typical = _median([e[2] for e in abnormal])
             score = int(sorted(e[3] for e in abnormal)[len(abnormal) // 2])
@@ -241,7 +248,7 @@ class Sustain:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "window": self.window,
+            "window": [list(e) for e in self.window],
             "active": self.active,
             "last_raise": self.last_raise,
             "raised_score": self.raised_score,
@@ -271,6 +278,8 @@ class MinuteRule:
     """
 
     kind = "vitals"
+    # What the engine needs to feed it: positions and statuses change nothing here.
+    accepts: ClassVar[frozenset[type]] = frozenset({Vitals, Event})
 
     def __init__(self, sustain: SustainSettings, activity: ActivitySettings) -> None:
         self._activity_settings = activity
@@ -313,20 +322,24 @@ class MinuteRule:
     def advance(self, now: datetime) -> list[Finding]:
         return self._roll(now.timestamp())
 
+    def next_due(self) -> float | None:
+        """Earliest event time (epoch s) at which ``advance`` can do anything: the end
+        of the open minute.  Before it ``advance`` is a no-op, so the engine skips it."""
+        return None if self.bin_minute is None else float((self.bin_minute + 1) * _MINUTE)
+
     def snapshot(self) -> dict[str, Any]:
-        # A deep copy: the caller may keep or change it without touching the rule.
-        return copy.deepcopy(
-            {
-                "activity": self.activity.snapshot(),
-                "sustain": self.sustain.snapshot(),
-                "worn": self.worn,
-                "bin_minute": self.bin_minute,
-                "bin": self.bin,
-                "bin_last_t": self.bin_last_t,
-                "late": self.late,
-                **self._extra_snapshot(),
-            }
-        )
+        # Fresh containers throughout: the caller may keep or change the result
+        # without touching the rule (built by hand: ``copy.deepcopy`` is the slow part).
+        return {
+            "activity": self.activity.snapshot(),
+            "sustain": self.sustain.snapshot(),
+            "worn": self.worn,
+            "bin_minute": self.bin_minute,
+            "bin": {k: list(v) for k, v in self.bin.items()},
+            "bin_last_t": self.bin_last_t,
+            "late": self.late,
+            **copy.deepcopy(self._extra_snapshot()),
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.activity.restore(state["activity"])

@@ -44,13 +44,14 @@ Windows, and why (lead before ``start``, grace after ``end``):
 
 - sos, fall: 1 min before (device clocks send whole seconds), 10 min after the end (a
   fall's end is when the elder gets up; the alarm must come long before that);
-- tachycardia, hypoxia, fever: 1 min before, 15 min after: NEWS2 rules want the
-  value sustained for minutes, and the last minutes of an episode still count;
+- tachycardia, hypoxia, fever: 1 min before, 15 min after: NEWS2 rules (and the
+  ``fever`` rule, which wants 38 °C held for 30 min) want the value sustained for
+  minutes, and the last minutes of an episode still count;
 - night_wandering (→ ``geofence_exit``): 1 min, 15 min: the exit is confirmed on
   fixes well outside the community, the walk back takes time;
-- inactivity: 1 min, 15 min: the rule needs 3 daytime hours without movement, about
+- inactivity: 1 min, 15 min: the rule needs 4 daytime hours without movement, about
   the scenario's own length;
-- device_offline: 1 min, 15 min: silence is only noticed after 10 min;
+- device_offline: 1 min, 15 min: silence is only noticed after 15 min;
 - not_worn: 1 min, 15 min;
 - low_battery: **6 h** before: the truth record starts at the device's own 10 %
   event, while the rule warns at 15 % -- at the simulated 1.2-1.6 %/h drain that is
@@ -107,7 +108,7 @@ ALERT_KINDS: Final[dict[str, frozenset[str]]] = {
     "sos": frozenset({"sos"}),
     "tachycardia": frozenset({"news2_hr", "hr_activity", "news2_partial"}),
     "hypoxia": frozenset({"news2_spo2", "news2_partial"}),
-    "fever": frozenset({"news2_temp", "news2_partial"}),
+    "fever": frozenset({"news2_temp", "news2_partial", "fever"}),
     "night_wandering": frozenset({"geofence_exit"}),
     "inactivity": frozenset({"inactivity"}),
     "device_offline": frozenset({"device_offline"}),

@@ -60,7 +60,9 @@ _SPECS: dict[str, _Spec] = {
     "hypoxia": _Spec((8.0, 20.0), (25, 60)),
     "fever": _Spec((8.0, 16.0), (180, 330)),
     "night_wandering": _Spec((0.5, 3.5), (40, 80)),
-    "inactivity": _Spec((8.5, 13.0), (180, 270)),
+    # Still for longer than is ordinary: one elder-day in ten here holds 3 h without a
+    # step (sitting, then a nap), one in fifty 4 h -- the inactivity rule's default.
+    "inactivity": _Spec((8.5, 13.0), (240, 330)),
     "device_offline": _Spec((0.0, 22.0), (35, 90)),
     "not_worn": _Spec((8.0, 16.5), (60, 100)),
     "low_battery": _Spec((15.0, 17.5), (90, 300)),  # ends when charged in the evening

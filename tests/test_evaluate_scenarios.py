@@ -157,6 +157,14 @@ def test_missed_incident_explains_an_alert_already_open() -> None:
     assert "1 RAISEs merged" in r["missed_events"][0]["message"]
 
 
+def test_a_fever_alert_stands_for_a_fever() -> None:
+    """NEWS2 never calls a fever on temperature alone: the dedicated rule's alert counts."""
+    fever = Truth("e0001", "xb-w0001", "fever", T0, T0 + 4 * 60 * M)
+    r = summarise([fever], [_alert("e0001", "fever", T0 + 70 * M)], elder_days=1.0)
+    assert r["per_kind"]["fever"]["recall"] == 1.0 and r["false_alerts"] == 0
+    assert "fever" in ev.ALERT_KINDS["fever"] and "news2_temp" in ev.ALERT_KINDS["fever"]
+
+
 def test_low_battery_window_reaches_back_to_the_rules_own_threshold() -> None:
     low = Truth("e0001", "xb-w0001", "low_battery", T0, T0 + 3 * 60 * M)
     m = match([low], [_alert("e0001", "low_battery", T0 - 4 * 60 * M)])
@@ -211,6 +219,15 @@ def test_small_run_catches_every_sos_and_fall_at_once(small: dict[str, Any]) -> 
         assert k["truth"] == 3
         assert k["recall"] == 1.0, small["missed_events"]
         assert k["delay_median_s"] is not None and k["delay_median_s"] <= ev.DELAY_FLOOR_S
+
+
+def test_small_run_detects_every_fever(small: dict[str, Any]) -> None:
+    k = small["per_kind"]["fever"]
+    assert k["truth"] == 3 and k["recall"] == 1.0, small["missed_events"]
+    firsts = [e["alerts"][0].split()[0] for e in small["events"] if e["kind"] == "fever"]
+    assert firsts == ["fever"] * 3
+    # A fever is held for 30 minutes before it is called, on readings every 5 minutes.
+    assert 30 * 60 < k["delay_median_s"] < 3 * 3600
 
 
 def test_render_table_shows_the_floors() -> None:

@@ -28,6 +28,7 @@ from alerts.battery import LowBatteryRule
 from alerts.core import Action, Finding, Rule
 from alerts.device_offline import DeviceOfflineRule
 from alerts.fall import FallRule
+from alerts.fever import FeverRule
 from alerts.geofence import GeofenceRule, GeofenceSettings, Zone
 from alerts.geometry import offset
 from alerts.heart_rate import HrActivityRule
@@ -54,6 +55,7 @@ def home_zones() -> GeofenceSettings:
 FACTORIES: dict[str, Callable[[], Rule]] = {
     "sos": SosRule,
     "fall": FallRule,
+    "fever": FeverRule,
     **{f"news2_{p}": partial(News2ParamRule, p) for p in PARAMS},
     "news2_partial": PartialNews2Rule,
     "hr_activity": HrActivityRule,
@@ -97,6 +99,8 @@ def stream(seed: int = 7) -> list[Step]:
             hr = (58 if hour < 6 or hour >= 22 else 68) + rng.gauss(0, 3)
             hr += 40 if walking else 20 if day >= 3 else 0
             v: dict[str, Any] = {"spo2": 97, "rr": 14, "temp": 36.6, "sbp": 122}
+            if day == 0 and 14 <= hour < 16:  # a fever: 38.6 degrees, then 39.2
+                v["temp"] = 38.6 if hour < 15 else 39.2
             if day == 4 and 13 <= hour < 14.5:  # an acute episode at rest
                 hr = 125 if hour < 13.7 else 138
                 v = {"spo2": 82, "rr": 26, "temp": 34.5, "sbp": 88}
