@@ -92,6 +92,7 @@ class DetectionWorker:
         tick_s: float = 5.0,
         snapshot_s: float = 60.0,
         batch_max: int = 5000,
+        linger_s: float = 0.05,
         clock: Clock = _utcnow,
         engine: DetectionEngine | None = None,
     ) -> None:
@@ -100,6 +101,7 @@ class DetectionWorker:
         self.tick_s = tick_s
         self.snapshot_s = snapshot_s
         self.batch_max = batch_max
+        self.linger_s = linger_s
         self.clock = clock
         self._engine = engine
         self._queue: queue.SimpleQueue[list[tuple[int | None, Reading]]] = queue.SimpleQueue()
@@ -207,9 +209,17 @@ class DetectionWorker:
             items = list(self._queue.get(timeout=0.05))
         except queue.Empty:
             return []
+        # Linger briefly: the core's vectorised path pays per batch, so a few larger
+        # batches cost far less than many small ones (an SOS waits at most this long).
+        deadline = time.monotonic() + self.linger_s
         while len(items) < self.batch_max:
+            remaining = deadline - time.monotonic()
             try:
-                items.extend(self._queue.get_nowait())
+                items.extend(
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
         return items
