@@ -181,10 +181,20 @@ THRESHOLD_KNOBS: Final[dict[str, dict[str, Knob]]] = {
         "episode_s": Knob(float, 300, 7200),
         "judge_burst": Knob(bool),
     },
+    "fever": {
+        "fever_c": Knob(float, 37.3, 39.5),
+        "high_c": Knob(float, 37.5, 41.0),
+        "sustain_minutes": Knob(float, 0, 240),
+        "normal_c": Knob(float, 36.5, 38.5),
+    },
     "geofence": {
         "home_radius_m": Knob(float, 30, 2000),
         "exit_margin_m": Knob(float, 0, 500),
         "confirm_fixes": Knob(int, 1, 10),
+        # Local hours (0-24, may wrap midnight) when leaving home is urgent.
+        "night_start_h": Knob(float, 0, 24),
+        "night_end_h": Knob(float, 0, 24),
+        "return_minutes": Knob(float, 0, 120),
     },
     "inactivity": {"threshold_minutes": Knob(float, 30, 1440), "min_steps": Knob(int, 1, 200)},
     "offline": {"missed_intervals": Knob(int, 2, 100), "min_silence_s": Knob(float, 60, 86400)},
@@ -196,6 +206,8 @@ ORDERED_KNOBS: Final = (
     ("vitals", "aggregate_medium_at", "aggregate_critical_at"),
     ("heart_rate", "rest_high", "defer_at"),
     ("battery", "low_pct", "clear_pct"),
+    ("fever", "fever_c", "high_c"),
+    ("fever", "normal_c", "high_c"),
 )
 # Alert kinds people may type instead of the group that configures them.
 _GROUP_OF_KIND: Final = {

@@ -36,6 +36,7 @@ from alerts.ruleset import (
     EXTRA_FIELDS,
     SETTINGS_GROUPS,
     ElderProfile,
+    night_window,
     scalar_fields,
     settings_for,
     vitals_settings,
@@ -252,6 +253,8 @@ def test_the_defaults_respect_the_ordering_checks() -> None:
         ({"heart_rate": {"rest_high": 140}}, "rest_high (140) must be below heart_rate.defer_at"),
         ({"vitals": {"aggregate_medium_at": 9}}, "aggregate_medium_at (9) must be below"),
         ({"battery": {"low_pct": 40, "clear_pct": 30}}, "battery.low_pct (40)"),
+        ({"fever": {"high_c": 37.8}}, "fever.fever_c (38) must be below fever.high_c (37.8)"),
+        ({"geofence": {"night_start_h": 25}}, "between 0 and 24 (got 25)"),
     ],
 )
 def test_invalid_overrides_say_what_is_wrong(overrides: dict, message: str) -> None:
@@ -265,13 +268,16 @@ def test_valid_overrides_pass_unchanged_and_reach_the_rules() -> None:
         "fall": {"confirm_window_s": 90, "judge_burst": False},
         "vitals": {"hypercapnic": True, "aggregate_medium_at": 4, "aggregate_critical_at": 6},
         "heart_rate": {"rest_high": 110.5},
-        "geofence": {"home_radius_m": 300},
+        "geofence": {"home_radius_m": 300, "night_start_h": 21.0, "night_end_h": 6.0},
+        "fever": {"fever_c": 37.8, "high_c": 38.8},
     }
     assert validate_thresholds(good) == good
     profile = ElderProfile(1, thresholds=good)
     assert vitals_settings(profile).hypercapnic is True
     assert settings_for("fall", profile).confirm_window_s == 90
     assert settings_for("heart_rate", profile).rest_high == 110.5
+    assert settings_for("fever", profile).fever_c == 37.8
+    assert night_window(profile) == (21.0, 6.0)
 
 
 @pytest.mark.parametrize("module", [alerts.lifecycle, alerts.escalation, api.alert_models])
