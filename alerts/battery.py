@@ -26,7 +26,7 @@ history restarts there, so a charge never reads as a negative drain.
 
 from __future__ import annotations
 
-import copy
+import pickle
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,10 +119,10 @@ class LowBatteryRule:
         return []  # a battery only speaks through its readings
 
     def snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy(self._st)
+        return _copied(self._st)
 
     def restore(self, state: dict[str, Any]) -> None:
-        self._st = copy.deepcopy(state)
+        self._st = _copied(state)
 
     # --- internals ------------------------------------------------------------------
 
@@ -181,3 +181,9 @@ class LowBatteryRule:
                 },
             )
         ]
+
+
+def _copied(state: dict[str, Any]) -> dict[str, Any]:
+    # A deep copy of plain JSON-shaped state; a pickle round trip is several times
+    # faster than ``copy.deepcopy`` and the fast path moves states at every hand-over.
+    return pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))

@@ -45,7 +45,7 @@ then.  Without it every device whose last message predates the downtime would be
 
 from __future__ import annotations
 
-import copy
+import pickle
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -139,10 +139,10 @@ class DeviceOfflineRule:
         st["clock"] = t if st["clock"] is None else max(st["clock"], t)
 
     def snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy(self._st)
+        return _copied(self._st)
 
     def restore(self, state: dict[str, Any]) -> None:
-        self._st = copy.deepcopy(state)
+        self._st = _copied(state)
 
     # --- internals ------------------------------------------------------------------
 
@@ -214,3 +214,9 @@ def _dt(t: float) -> datetime:
 
 def _iso(t: float | None) -> str | None:
     return None if t is None else _dt(t).isoformat()
+
+
+def _copied(state: dict[str, Any]) -> dict[str, Any]:
+    # A deep copy of plain JSON-shaped state; a pickle round trip is several times
+    # faster than ``copy.deepcopy`` and the fast path moves states at every hand-over.
+    return pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))

@@ -105,15 +105,19 @@ def observe(
         # Forget increments older than the look-back: a prefix, the buffer being in order.
         live = np.arange(k) < n[:, None]
         old = (live & (inc_t <= horizon[changed][:, None])).sum(1) * has_steps[changed]
-        src = np.arange(k) + old[:, None]
-        keep = src < n[:, None]
-        src = np.minimum(src, k - 1)
-        inc_t = np.where(keep, np.take_along_axis(inc_t, src, 1), 0.0)
-        inc_v = np.where(keep, np.take_along_axis(inc_v, src, 1), 0.0)
+        sh = np.flatnonzero(old)  # only these rows shift; the others just appended
+        if sh.size:
+            src = np.arange(k) + old[sh, None]
+            keep = src < n[sh, None]
+            src = np.minimum(src, k - 1)
+            inc_t[sh] = np.where(keep, np.take_along_axis(inc_t[sh], src, 1), 0.0)
+            inc_v[sh] = np.where(keep, np.take_along_axis(inc_v[sh], src, 1), 0.0)
         inc_n = inc_n.copy()
         inc_n[changed] = n - old
         inc_sum = inc_sum.copy()
-        inc_sum[changed] = np.einsum("ij,ij->i", keep, inc_v)
+        # Entries past ``inc_n`` are 0.0 in every buffer (as left here, by ``load`` and
+        # by the fill), so the sum of a row is the sum of its increments.
+        inc_sum[changed] = inc_v.sum(1)
     return Observed(
         cols=cols,
         rows=rows,

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from alerts import fast_activity
+from alerts import fast_activity, fast_kernels
 from alerts.baseline import BaselineDriftRule, BaselineSettings
 from alerts.fastpath import EVENT, EVENTS, VITALS, Group, Samples, Table
 
@@ -25,10 +25,20 @@ INCREMENTS: Final = 24  # 15 min of increments at one reading a minute needs 16
 VALUES: Final = 64  # at-rest samples of one hour a row holds (60 at one a minute)
 _HOUR: Final = 3600
 ACTIVITY: Final = BaselineSettings().activity
+_KERNEL_CODES: Final = np.array([VITALS, EVENT, EVENTS["on_wrist"], EVENTS["off_wrist"]], np.int64)
+_KERNEL_ACTIVITY: Final = np.array(
+    [
+        ACTIVITY.lookback_minutes * 60.0,
+        ACTIVITY.stale_minutes * 60.0,
+        float(ACTIVITY.rest_max_steps),
+        float(ACTIVITY.assume_rest_if_unknown),
+    ]
+)
 
 
 class BaselineGroup(Group):
     name = "baseline"
+    sequential = True
     kinds = frozenset({VITALS, EVENT})
     events = frozenset({"off_wrist", "on_wrist"})
 
@@ -74,7 +84,40 @@ class BaselineGroup(Group):
         worn = self.cols.worn[rows]  # only a change of wear state matters: the object's
         return np.where(worn, s.event == EVENTS["on_wrist"], s.event == EVENTS["off_wrist"])
 
-    def on_vitals(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+    def absorb(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        # The compiled kernel does what ``on_events`` / ``on_vitals_numpy`` do, reading
+        # by reading, several readings of an elder in one call (``sequential``).
+        c = self.cols
+        return fast_kernels.baseline_absorb(
+            np.ascontiguousarray(rows, np.int64),
+            np.ascontiguousarray(s.t, np.float64),
+            np.ascontiguousarray(s.kind, np.int8),
+            np.ascontiguousarray(s.event, np.int8),
+            _KERNEL_CODES,
+            np.ascontiguousarray(s.steps, np.float64),
+            np.ascontiguousarray(s.worn, np.float64),
+            np.ascontiguousarray(s.hr, np.float64),
+            _KERNEL_ACTIVITY,
+            NONE,
+            c.offset,
+            c.hour,
+            c.n_vals,
+            c.minutes,
+            c.last_minute,
+            c.min_rest,
+            c.worn,
+            c.vals,
+            c.a_has,
+            c.a_steps,
+            c.a_t,
+            c.inc_t,
+            c.inc_v,
+            c.inc_n,
+            c.inc_sum,
+        )
+
+    def on_vitals_numpy(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        """``on_vitals`` as numpy operations over all rows (the kernel's reference)."""
         c = self.cols
         local = s.t.astype(np.int64) + c.offset[rows]  # int(t): truncation, as the rule
         hour = local // _HOUR

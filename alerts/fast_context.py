@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from alerts import fast_kernels
 from alerts.battery import BatterySettings, LowBatteryRule
 from alerts.device_offline import DeviceOfflineRule, OfflineSettings, is_device_message
 from alerts.fastpath import (
@@ -53,6 +54,8 @@ from alerts.wear import NotWornRule
 ALL_EVENTS: Final = frozenset(EVENTS)
 _SRC: Final = {code: name for name, code in SOURCES.items()}
 _HOUR = 3600.0
+_OFFLINE_CODES: Final = np.array([EVENT, STATUS, EVENTS["power_off"]], np.int64)
+_WEAR_CODES: Final = np.array([VITALS, EVENT, EVENTS["off_wrist"]], np.int64)
 _MINUTE = 60.0
 
 
@@ -92,9 +95,10 @@ class OfflineGroup(StateTwin):
         OfflineSettings,
         is_device_message,
     )
-    FINGERPRINT = "59d28071bf551c82"
+    FINGERPRINT = "efca55c7afe70000"
 
     name = "device_offline"
+    sequential = True
     kinds = frozenset({VITALS, POSITION, EVENT, STATUS})
     events = ALL_EVENTS
     KEYS: Final = frozenset(
@@ -129,6 +133,27 @@ class OfflineGroup(StateTwin):
         return np.maximum(c.since[rows] + c.silence[rows], hold)
 
     def absorb(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        # The compiled kernel does what ``absorb_numpy`` does, reading by reading,
+        # several readings of an elder in one call (``sequential``).
+        c = self.cols
+        return fast_kernels.offline_absorb(
+            np.ascontiguousarray(rows, np.int64),
+            np.ascontiguousarray(s.t, np.float64),
+            np.ascontiguousarray(s.kind, np.int8),
+            np.ascontiguousarray(s.event, np.int8),
+            np.ascontiguousarray(s.online, np.bool_),
+            _OFFLINE_CODES,
+            c.silence,
+            c.last_seen,
+            c.since,
+            c.clock,
+            c.hold,
+            c.status_offline,
+            c.power_off,
+        )
+
+    def absorb_numpy(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        """``absorb`` as numpy operations over all rows (the kernel's reference)."""
         c = self.cols
         t = s.t
         # _timeouts(t) first: the silence must not be due yet.
@@ -195,9 +220,10 @@ class WearGroup(StateTwin):
         NotWornRule,
         is_device_message,
     )
-    FINGERPRINT = "1af3ca34951a2e6e"
+    FINGERPRINT = "39b88300a4742d63"
 
     name = "not_worn"
+    sequential = True
     kinds = frozenset({VITALS, POSITION, EVENT, STATUS})
     events = ALL_EVENTS
     KEYS: Final = frozenset({"off_since", "count_from", "last_data", "batt_low", "charge", "open"})
@@ -212,6 +238,20 @@ class WearGroup(StateTwin):
         return _device_message(s)
 
     def absorb(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        # The compiled kernel does what ``absorb_numpy`` does, reading by reading,
+        # several readings of an elder in one call (``sequential``).
+        return fast_kernels.wear_absorb(
+            np.ascontiguousarray(rows, np.int64),
+            np.ascontiguousarray(s.t, np.float64),
+            np.ascontiguousarray(s.kind, np.int8),
+            np.ascontiguousarray(s.event, np.int8),
+            np.ascontiguousarray(s.worn, np.float64),
+            _WEAR_CODES,
+            self.cols.last_data,
+        )
+
+    def absorb_numpy(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        """``absorb`` as numpy operations over all rows (the kernel's reference)."""
         off = ((s.kind == VITALS) & (s.worn == 0.0)) | (
             (s.kind == EVENT) & (s.event == EVENTS["off_wrist"])
         )
@@ -278,9 +318,10 @@ class BatteryGroup(StateTwin):
         LowBatteryRule,
         BatterySettings,
     )
-    FINGERPRINT = "6759f92ef7bcffce"
+    FINGERPRINT = "c83aa0d129c0eea5"
 
     name = "low_battery"
+    sequential = True
     kinds = frozenset({VITALS, EVENT})
     events = frozenset({"low_battery"})
     KEYS: Final = frozenset({"history", "low", "last", "open"})
@@ -315,6 +356,29 @@ class BatteryGroup(StateTwin):
         )
 
     def absorb(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        # The compiled kernel does what ``absorb_numpy`` does, reading by reading,
+        # several readings of an elder in one call (``sequential``).
+        c = self.cols
+        return fast_kernels.battery_absorb(
+            np.ascontiguousarray(rows, np.int64),
+            np.ascontiguousarray(s.t, np.float64),
+            np.ascontiguousarray(s.kind, np.int8),
+            np.ascontiguousarray(s.battery, np.float64),
+            VITALS,
+            c.last_t,
+            c.last_pct,
+            c.low,
+            c.hist_t,
+            c.hist_p,
+            c.hist_n,
+            c.low_pct,
+            c.rise,
+            c.thin,
+            c.window,
+        )
+
+    def absorb_numpy(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        """``absorb`` as numpy operations over all rows (the kernel's reference)."""
         c = self.cols
         t, pct = s.t, s.battery
         quiet = (s.kind == VITALS) & ~(pct <= c.low_pct[rows])  # the device's event: the object
@@ -395,7 +459,7 @@ class InactivityGroup(StateTwin):
         is_device_message,
         haversine_m,
     )
-    FINGERPRINT = "bdd8cd513b58c3ac"
+    FINGERPRINT = "a655e43cc7c2f35a"
 
     name = "inactivity"
     kinds = frozenset({VITALS, POSITION, EVENT, STATUS})

@@ -57,7 +57,7 @@ class GeofenceGroup(StateTwin):
         local_time.in_window,
         local_time.local_hour,
     )
-    FINGERPRINT = "4418c184c6843415"
+    FINGERPRINT = "06a08bd2a5a47588"
     name = "geofence_exit"
     kinds = frozenset({POSITION})
 

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from alerts import fast_activity
+from alerts import fast_activity, fast_kernels
 from alerts.fastpath import EVENT, EVENTS, VITALS, Group, Samples, Table, _all
 from alerts.heart_rate import HrActivityRule
 from alerts.news2 import (
@@ -125,6 +125,7 @@ def spo2_table(s: VitalsSettings) -> int:
 
 class MinuteGroup(Group):
     name = "minute"
+    sequential = True
     kinds = frozenset({VITALS, EVENT})
     events = frozenset({"off_wrist", "on_wrist"})
 
@@ -213,7 +214,53 @@ class MinuteGroup(Group):
         worn = self.cols.worn[rows]
         return np.where(worn, s.event == EVENTS["on_wrist"], s.event == EVENTS["off_wrist"])
 
-    def on_vitals(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+    def absorb(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        # The compiled kernel does what ``on_events`` / ``on_vitals_numpy`` do, reading
+        # by reading, several readings of an elder in one call (``sequential``).
+        c = self.cols
+        t = np.ascontiguousarray(s.t, np.float64)
+        return fast_kernels.minute_absorb(
+            np.ascontiguousarray(rows, np.int64),
+            t,
+            np.floor_divide(t, 60.0).astype(np.int64),
+            np.ascontiguousarray(s.kind, np.int8),
+            np.ascontiguousarray(s.event, np.int8),
+            np.stack([s.rr, s.spo2, s.sbp, s.hr, s.temp], axis=1),
+            np.ascontiguousarray(s.steps, np.float64),
+            np.ascontiguousarray(s.worn, np.float64),
+            *_KERNEL_TABLES,
+            c.worn,
+            c.spo2_table,
+            c.hyper,
+            c.oxygen,
+            c.min_score,
+            c.medium_at,
+            c.rest_high,
+            c.bin_min,
+            c.bin_v,
+            c.bin_n,
+            c.last_t,
+            c.pend_open,
+            c.pend,
+            c.pend_rest,
+            c.pend_l,
+            c.latest,
+            c.a_has,
+            c.a_steps,
+            c.a_t,
+            c.inc_t,
+            c.inc_v,
+            c.inc_n,
+            c.inc_sum,
+            c.win,
+            c.w_last,
+            c.normals,
+            c.first_normal,
+            c.last_rest,
+        )
+
+    def on_vitals_numpy(self, rows: np.ndarray, s: Samples) -> np.ndarray:
+        """``on_vitals`` as numpy operations over all rows (the kernel's reference)."""
         c = self.cols
         t = s.t
         minute = np.floor_divide(t, 60.0).astype(np.int64)
@@ -229,6 +276,8 @@ class MinuteGroup(Group):
             self._push(rows[past])
         # A change of wear state, or a reading older than the open minute: the objects judge.
         quiet = np.where(worn, s.worn != 0.0, s.worn != 1.0) & ~(opened & (minute < open_min))
+        # A minute already pushed would open again: two entries of one minute (objects).
+        quiet &= ~(~opened & (c.w_last[rows].max(1) >= minute))
 
         act = fast_activity.observe(c, rows, t, s.steps, ACTIVITY)
         quiet &= ~act.full
@@ -346,6 +395,29 @@ class MinuteGroup(Group):
     def _push(self, rows: np.ndarray) -> None:
         """Close the open minute of ``rows``: ``Sustain.push`` of what was pending."""
         c = self.cols
+        fast_kernels.push(
+            np.ascontiguousarray(rows, np.int64),
+            W,
+            NR,
+            NP,
+            NONE,
+            c.bin_min,
+            c.bin_n,
+            c.pend_open,
+            c.pend,
+            c.pend_rest,
+            c.pend_l,
+            c.win,
+            c.w_last,
+            c.normals,
+            c.first_normal,
+            c.last_rest,
+            c.latest,
+        )
+
+    def _push_numpy(self, rows: np.ndarray) -> None:
+        """``_push`` as numpy operations (the kernel's reference)."""
+        c = self.cols
         m = c.bin_min[rows]
         op = c.pend_open[rows]
         i, r = np.nonzero(op)  # the rules with samples this minute push an entry
@@ -362,6 +434,10 @@ class MinuteGroup(Group):
         c.pend_open[rows] = False
         c.bin_min[rows] = NONE
         c.bin_n[rows] = 0
+
+    def warm_up(self) -> None:
+        super().warm_up()
+        self._push(np.zeros(0, np.int64))
 
     def tick(self, t: float) -> np.ndarray:
         c = self.cols
@@ -550,6 +626,39 @@ class MinuteGroup(Group):
             out.append(snap)
         return out
 
+
+def _padded(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """Band tables as padded rows for the kernel: uppers, scores, lengths."""
+    size = max(len(u) for u, _ in tables)
+    up = np.full((len(tables), size), np.inf)
+    sc = np.zeros((len(tables), size), np.int64)
+    for i, (u, s) in enumerate(tables):
+        assert (np.diff(u) > 0).all()  # ``searchsorted`` and a scan agree on sorted bounds
+        up[i, : len(u)], sc[i, : len(s)] = u, s
+    return up, sc, np.array([len(u) for u, _ in tables], np.int64)
+
+
+# What ``fast_kernels.on_vitals`` takes after the readings: settings and tables.
+_KERNEL_TABLES: Final = (
+    np.array(
+        [
+            ACTIVITY.lookback_minutes * 60.0,
+            ACTIVITY.stale_minutes * 60.0,
+            float(ACTIVITY.rest_max_steps),
+            float(ACTIVITY.assume_rest_if_unknown),
+            float(SPO2_HIGH_AT),
+        ]
+    ),
+    np.array(
+        [HR, SPO2, SAMPLES, NONE, VITALS, EVENT, EVENTS["on_wrist"], EVENTS["off_wrist"], W],
+        np.int64,
+    ),
+    MAX_AGE,
+    EXERTION,
+    MID.astype(np.float64),
+    *_padded(_BANDS),
+    *_padded([_BANDS[SPO2], *_SPO2[1:]]),
+)
 
 # The parameters each rule takes samples of, as a set and in ``PARAMS`` order.
 _TAKEN_ORDER: Final = [[p for j, p in enumerate(PARAMS) if TAKES[i, j]] for i in range(NR)]

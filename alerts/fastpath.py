@@ -22,9 +22,11 @@ writes them back (``store``) whenever the engine or a caller needs the objects:
 snapshots, restores, reconfiguration, ``DetectionEngine.detectors``.
 
 The coordinator here keeps the slot (row) of every elder, pulls the numbers out of
-the batch's readings once (``Samples``), and lets each group take what it can: an
-elder's readings a group cares about are handed over in rounds, the first of every
-elder, then the second, ..., so that each group sees them in event-time order.
+the batch's readings once (``Samples``, in slot order: the rows are then visited in
+memory order), and lets each group take what it can: an elder's readings a group
+cares about are handed over in rounds, the first of every elder, then the second,
+..., so that each group sees them in event-time order -- or, to a ``sequential``
+group (a compiled kernel that walks the readings one by one), all at once.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import hashlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final, get_args
 
 import numpy as np
@@ -44,11 +47,21 @@ if TYPE_CHECKING:
 
 RETRY_S = 60.0  # a rule that could not be parked is tried again this much later
 AFTER_WAKE_S = 60.0  # a rule that just had something to say stays awake a while
+# An elder's readings in one batch are taken in rounds (one per elder each), and a
+# round costs about the same however few elders are in it.  Most elders have one or
+# two readings in a batch; the few with a buffered upload (tens) would cost a dozen
+# rounds for a handful of rows each -- half of the fast path's time.  Their rules are
+# handed back instead: the plain path takes the upload, and they are parked again
+# (except those of ``sequential`` groups, which take any number in one call).
+MAX_ROUNDS = 3
 
 VITALS, POSITION, EVENT, STATUS = 0, 1, 2, 3
 _KIND: Final = {Vitals: VITALS, Position: POSITION, Event: EVENT, Status: STATUS}
 EVENTS: Final = {name: i for i, name in enumerate(get_args(EventType))}
 SOURCES: Final = {name: i for i, name in enumerate(get_args(Source))}
+_VITALS: Final = ("hr", "spo2", "sbp", "rr", "temp", "steps", "battery", "worn")
+_VITAL_FIELDS: Final = attrgetter(*_VITALS)
+_FIX_FIELDS: Final = tuple((f, attrgetter(f)) for f in ("lat", "lon", "acc"))
 
 
 @dataclass(slots=True)
@@ -73,18 +86,20 @@ class Samples:
     online: np.ndarray  # Status.online (False elsewhere)
 
     @classmethod
-    def of(cls, readings: list[Reading]) -> Samples:
+    def of(cls, readings: list[Reading], t: np.ndarray | None = None) -> Samples:
+        """``t``: the event times, if known already."""
         n = len(readings)
-        t = np.fromiter((r.ts.timestamp() for r in readings), np.float64, n)
-        kind = np.fromiter((_KIND[type(r)] for r in readings), np.int8, n)
+        if t is None:
+            t = np.fromiter((r.ts.timestamp() for r in readings), np.float64, n)
+        kind = np.fromiter(map(_KIND.__getitem__, map(type, readings)), np.int8, n)
         nan = np.full(n, np.nan)
         cols: dict[str, np.ndarray] = {}
         vit = np.flatnonzero(kind == VITALS)
         if vit.size:
             rs = readings if vit.size == n else [readings[i] for i in vit.tolist()]
-            # numpy turns None into NaN for float arrays: one C loop per field.
-            for f in ("hr", "spo2", "sbp", "rr", "temp", "steps", "battery", "worn"):
-                col = np.array([getattr(r, f) for r in rs], np.float64)
+            # numpy turns None into NaN for float arrays: one C loop for all fields.
+            got = np.array(list(map(_VITAL_FIELDS, rs)), np.float64).T.copy()
+            for f, col in zip(_VITALS, got, strict=True):
                 if vit.size < n:
                     cols[f] = nan.copy()
                     cols[f][vit] = col
@@ -94,9 +109,9 @@ class Samples:
         code = np.full(n, -1, np.int8)
         if pos.size:
             ps = [readings[i] for i in pos.tolist()]
-            for f in ("lat", "lon", "acc"):
+            for f, get in _FIX_FIELDS:  # never None: a C loop per field
                 cols[f] = nan.copy()
-                cols[f][pos] = [getattr(p, f) for p in ps]
+                cols[f][pos] = np.fromiter(map(get, ps), np.float64, pos.size)
             cols["src"] = code.copy()
             cols["src"][pos] = [SOURCES[p.src] for p in ps]
         ev = np.flatnonzero(kind == EVENT)
@@ -183,6 +198,10 @@ class Group:
     name = "group"
     kinds: frozenset[int] = frozenset({VITALS})  # reading kinds the parked rules react to
     events: frozenset[str] = frozenset()  # and, if EVENT is one, which event types
+    # ``absorb`` takes several readings of an elder in one call (contiguous, in order;
+    # after one it cannot take, the elder's later ones are refused too): such a group
+    # keeps a buffered upload parked instead of handing it to the rule objects.
+    sequential = False
     # A twin of a rule kept in another module imitates its code: the classes and
     # functions it imitates, and ``fingerprint`` of their source when the twin was
     # last checked against them.  If that source changes, the twin stands down (its
@@ -250,6 +269,11 @@ class Group:
         """Event time is ``t``: do the parked rules' timer work; return rows to wake."""
         return np.zeros(0, np.int64)
 
+    def warm_up(self) -> None:
+        """Compile (or load from the cache) what the group runs, before the first batch."""
+        if self.sequential:
+            self.absorb(np.zeros(0, np.int64), Samples.of([]))
+
     def load(self, slot: int, t: float) -> bool:
         """Copy the elder's rule state into the rows, if they are quiet and it fits."""
         raise NotImplementedError
@@ -311,12 +335,15 @@ class FastPath:
         self,
         changed: Callable[[ElderDetector], None],
         groups: list[Group] | None = None,
+        max_rounds: int = MAX_ROUNDS,
     ) -> None:
         self.changed = changed  # the engine's: rules moved between the paths
+        self.max_rounds = max_rounds
         if groups is None:
             from alerts.fast_baseline import BaselineGroup
             from alerts.fast_context import BatteryGroup, InactivityGroup, OfflineGroup, WearGroup
             from alerts.fast_events import FallGroup, SosGroup
+            from alerts.fast_fever import FeverGroup
             from alerts.fast_geofence import GeofenceGroup
             from alerts.fast_minute import MinuteGroup
 
@@ -325,6 +352,7 @@ class FastPath:
                 FallGroup(),
                 MinuteGroup(),
                 BaselineGroup(),
+                FeverGroup(),
                 InactivityGroup(),
                 OfflineGroup(),
                 WearGroup(),
@@ -332,6 +360,12 @@ class FastPath:
                 GeofenceGroup(),
             ]
         self.groups = groups
+        self._rounds = [g for g in groups if not g.sequential]
+        self._sequential = [g for g in groups if g.sequential]
+        for g in groups:
+            # Compiled kernels: at start, not in the middle of the first batch (a few
+            # seconds once per install while numba compiles, then ~0.2 s from its cache).
+            g.warm_up()
         self.owners: list[ElderDetector | None] = []
         self.free: list[int] = []
         self.cap = 0
@@ -404,37 +438,65 @@ class FastPath:
 
     # --- the batch -----------------------------------------------------------------
 
-    def absorb(self, batch: list[ElderDetector]) -> None:
+    def absorb(
+        self,
+        slots: np.ndarray,
+        readings: list[Reading],
+        kept: np.ndarray,
+        t: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+    ) -> None:
         """Let the groups take the quiet readings of parked rules; wake the others.
 
-        A group woken at an elder's j-th reading of the batch has taken the ones
-        before it; the engine feeds its rules from there (``ElderDetector.skip``).
+        The batch's elders are in ``slots``; the i-th one's readings are
+        ``readings[kept[starts[i]:ends[i]]]`` in event-time order, ``t`` the event
+        times of ``readings``.  A group woken at an elder's j-th reading of the batch
+        has taken the ones before it; the engine feeds its rules from there
+        (``ElderDetector.skip``).
         """
-        slots: list[int] = []
-        at: list[int] = []
-        readings: list[Reading] = []
-        for d in batch:
-            if not d.asleep:
-                continue
-            got = d.inbox
-            if type(got) is list:
-                slots.extend([d.slot] * len(got))
-                at.extend(range(len(got)))
-                readings.extend(got)
-            else:
-                slots.append(d.slot)
-                at.append(0)
-                readings.append(got)
-        if not readings:
+        asleep = np.zeros(slots.size, bool)
+        for g in self.groups:
+            asleep |= g.asleep[slots]
+        slot_of = np.where(asleep, slots, -1)
+        count = ends - starts
+        for i in np.flatnonzero((count > self.max_rounds) & asleep).tolist():
+            # A buffered upload: the rule objects of the groups that take readings in
+            # rounds take it, and are parked again at the next tick (see MAX_ROUNDS);
+            # the sequential groups take it themselves.
+            slot = int(slots[i])
+            woken = [g for g in self._rounds if g.asleep[slot]]
+            for g in woken:
+                self._wake(g, slot, -np.inf, notify=False)
+            if woken:
+                self.changed(self.owner(slot))
+            if not any(g.asleep[slot] for g in self._sequential):
+                slot_of[i] = -1
+        elder = np.repeat(np.arange(slots.size), count)
+        mine = slot_of[elder] >= 0
+        if not mine.any():
             return
-        s = Samples.of(readings)
-        slot = np.array(slots, np.int64)
-        index = np.array(at, np.int64)
+        # In slot order (each elder's readings stay together and in order): the groups'
+        # rows are then visited in memory order, which halves the cache misses.
+        by_slot = np.flatnonzero(mine)
+        by_slot = by_slot[np.argsort(slot_of[elder[by_slot]], kind="stable")]
+        take = kept[by_slot]
+        slot = slot_of[elder[by_slot]]
+        index = (np.arange(kept.size) - np.repeat(starts, count))[by_slot]
+        s = Samples.of([readings[i] for i in take.tolist()], t[take])
         for g in self.groups:
             sel = np.flatnonzero(g.asleep[slot] & g.relevant(s))
             if not sel.size:
                 continue
             mine = slot[sel]
+            if g.sequential:
+                refused = np.flatnonzero(~g.absorb(mine, s.take(sel)))
+                if refused.size:  # wake each elder at the first reading refused
+                    first = np.ones(refused.size, bool)
+                    first[1:] = mine[refused[1:]] != mine[refused[:-1]]
+                    for i in sel[refused[first]].tolist():
+                        self._wake(g, int(slot[i]), float(s.t[i]) + AFTER_WAKE_S, int(index[i]))
+                continue
             # The k-th reading of its elder this group sees (the batch is in elder order).
             first = np.ones(sel.size, bool)
             first[1:] = mine[1:] != mine[:-1]
@@ -479,7 +541,11 @@ class FastPath:
         d.asleep |= g.mask[slot]
         self.changed(d)
 
-    def _wake(self, g: Group, slot: int, retry_at: float, at: int = 0) -> None:
+    def _wake(
+        self, g: Group, slot: int, retry_at: float, at: int = 0, *, notify: bool = True
+    ) -> None:
+        """Hand ``g``'s rules of ``slot`` back to the objects; ``notify``: tell the engine
+        now (else the caller does, once for several groups)."""
         g.store(slot)
         g.asleep[slot] = False
         g.next_try[slot] = retry_at
@@ -491,4 +557,5 @@ class FastPath:
             for i in range(len(d.rules)):
                 if g.mask[slot] >> i & 1:
                     d.skip[i] = at
-        self.changed(d)
+        if notify:
+            self.changed(d)

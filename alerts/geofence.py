@@ -59,8 +59,8 @@ still show the elder outside, CLEAR on return.  Value: metres outside the zone.
 
 from __future__ import annotations
 
-import copy
 import hashlib
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -204,14 +204,14 @@ class GeofenceRule:
         return self._timeouts(now.timestamp())
 
     def snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy(self._st)
+        return _copied(self._st)
 
     def restore(self, state: dict[str, Any]) -> None:
         """Load a snapshot.  Zones are matched by content, so a state saved before an
         administrator redrew the zones restores the unchanged ones and starts the
         new or changed ones afresh (an episode whose zone is gone clears on the next fix).
         """
-        st = copy.deepcopy(state)
+        st = _copied(state)
         saved = {z["key"]: z for z in st["zones"]}
         st["zones"] = [dict(saved.get(_zone_key(z)) or _zone_state(z)) for z in self.settings.zones]
         self._st = st
@@ -368,3 +368,9 @@ class GeofenceRule:
             value=round(dist, 1),
             detail=detail,
         )
+
+
+def _copied(state: dict[str, Any]) -> dict[str, Any]:
+    # A deep copy of plain JSON-shaped state; a pickle round trip is several times
+    # faster than ``copy.deepcopy`` and the fast path moves states at every hand-over.
+    return pickle.loads(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))

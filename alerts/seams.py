@@ -3,9 +3,11 @@
 :class:`EmergencyOrders` is how a newly CRITICAL alert asks for a 助急 (emergency
 help) service order.  It is called inside the transaction that opened the alert, with
 that transaction's connection, so the order and the alert commit together or not at
-all.  Until the 六助 order module exists, :class:`AuditOnlyOrders` writes the request
-into the alert's audit trail, so nothing asked for is lost and the order module can
-pick up what was requested before it existed.
+all.  The real one is ``storage.emergency_orders.EmergencyOrderRequester`` (:func:`default_orders`):
+it creates the order and notes it in the alert's audit trail.  :class:`AuditOnlyOrders`
+only writes the request into the audit trail (for a deployment without the order
+module); :class:`NoOrders` asks for nothing (an alert about an order itself, e.g. a
+late 助急, must not order another one).
 """
 
 from __future__ import annotations
@@ -41,3 +43,17 @@ class AuditOnlyOrders:
                 Jsonb({"service": "emergency", "order": None, "pending": "order module"}),
             ),
         )
+
+
+class NoOrders:
+    """Ask for no order: for alerts raised about an order itself."""
+
+    def request(self, conn: psycopg.Connection, alert: dict[str, Any]) -> None:
+        return None
+
+
+def default_orders() -> EmergencyOrders:
+    """The seam as deployed: a CRITICAL alert creates a 助急 order in its transaction."""
+    from storage.emergency_orders import EmergencyOrderRequester  # storage imports this module
+
+    return EmergencyOrderRequester()

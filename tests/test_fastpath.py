@@ -17,11 +17,15 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alerts.engine import DetectionEngine
-from alerts.fast_minute import band_scores, medians
+from alerts.fast_baseline import BaselineGroup
+from alerts.fast_context import BatteryGroup, OfflineGroup, WearGroup
+from alerts.fast_minute import MinuteGroup, band_scores, medians
+from alerts.fastpath import MAX_ROUNDS, Group
 from alerts.geometry import offset
 from alerts.news2 import PULSE_BANDS, band_score
 from alerts.ruleset import ElderProfile
@@ -180,10 +184,47 @@ def state(engine: DetectionEngine) -> str:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), elders=st.integers(1, 4), minutes=st.integers(30, 300))
-def test_fast_and_plain_paths_decide_the_same(seed: int, elders: int, minutes: int) -> None:
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    elders=st.integers(1, 4),
+    minutes=st.integers(30, 300),
+    max_rounds=st.sampled_from([MAX_ROUNDS, 1, 1000]),
+)
+def test_fast_and_plain_paths_decide_the_same(
+    seed: int, elders: int, minutes: int, max_rounds: int
+) -> None:
+    """``max_rounds``: elders with more readings in a batch are handed to the rule
+    objects (buffered uploads); 1000: the fast path takes every one in rounds."""
     profiles, steps = scenario(seed, elders, minutes)
-    fast = DetectionEngine(profile_for=profiles.__getitem__)
+    fast = DetectionEngine(profile_for=profiles.__getitem__, max_rounds=max_rounds)
+    plain = DetectionEngine(profile_for=profiles.__getitem__, fast=False)
+    assert run(fast, steps) == run(plain, steps)
+    assert fast.stats == plain.stats
+    assert state(fast) == state(plain)
+
+
+@pytest.mark.parametrize("seed", [3, 17, 42])
+def test_the_numpy_twins_the_kernels_follow_decide_the_same(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled kernels (``alerts.fast_kernels``) replace numpy twins that stay as
+    their readable reference: those, taking readings in rounds, decide as the plain
+    path too."""
+    for cls, numpy_absorb in (
+        (BatteryGroup, BatteryGroup.absorb_numpy),
+        (OfflineGroup, OfflineGroup.absorb_numpy),
+        (WearGroup, WearGroup.absorb_numpy),
+        (MinuteGroup, Group.absorb),
+        (BaselineGroup, Group.absorb),
+    ):
+        monkeypatch.setattr(cls, "absorb", numpy_absorb)
+        monkeypatch.setattr(cls, "sequential", False)
+    monkeypatch.setattr(MinuteGroup, "on_vitals", MinuteGroup.on_vitals_numpy, raising=False)
+    monkeypatch.setattr(MinuteGroup, "_push", MinuteGroup._push_numpy)
+    monkeypatch.setattr(BaselineGroup, "on_vitals", BaselineGroup.on_vitals_numpy, raising=False)
+    profiles, steps = scenario(seed, 3, 240)
+    fast = DetectionEngine(profile_for=profiles.__getitem__, max_rounds=1000)
+    assert not any(g.sequential for g in fast._fast.groups)  # type: ignore[union-attr]
     plain = DetectionEngine(profile_for=profiles.__getitem__, fast=False)
     assert run(fast, steps) == run(plain, steps)
     assert fast.stats == plain.stats
@@ -205,14 +246,22 @@ def test_snapshot_mid_stream_carries_on_identically(seed: int, cut: float) -> No
     assert run(a, steps[k:]) == run(b, steps[k:]) == run(reference, steps[k:])
 
 
-def test_the_fast_path_is_used() -> None:
-    """The equivalence above is not vacuous: quiet rules do get parked."""
+@pytest.mark.parametrize("max_rounds", [MAX_ROUNDS, 1000])
+def test_the_fast_path_is_used(max_rounds: int) -> None:
+    """The equivalence above is not vacuous: quiet rules do get parked, every family."""
     profiles, steps = scenario(11, 3, 120)
-    engine = DetectionEngine(profile_for=profiles.__getitem__)
-    run(engine, steps)
-    shares = engine.parked_share()
-    assert {"minute", "baseline", "fall", "sos"} <= set(shares)
-    assert max(shares.values()) > 0
+    engine = DetectionEngine(profile_for=profiles.__getitem__, max_rounds=max_rounds)
+    seen: dict[str, float] = {}
+    for batch, now, tick in steps:
+        engine.process(batch, now)
+        if tick:
+            engine.tick(now)
+        for name, share in engine.parked_share().items():
+            seen[name] = max(seen.get(name, 0.0), share)
+    assert {"minute", "baseline", "fall", "sos", "fever"} <= set(seen)
+    assert min(seen.values()) > 0
+    if max_rounds == 1000:
+        assert max(engine.parked_share().values()) > 0
 
 
 @given(st.lists(st.floats(30, 250, allow_nan=False), min_size=1, max_size=4))
