@@ -191,6 +191,17 @@ class QuarantinePage(BaseModel):
     next_before_id: int | None
 
 
+class DetectionHealth(BaseModel):
+    """The detection process: caught up when ``readings_done == readings_submitted``."""
+
+    ready: bool
+    restored: bool
+    readings_submitted: int
+    readings_done: int
+    alerts_recorded: int
+    errors: int
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
@@ -198,6 +209,7 @@ class Health(BaseModel):
     schema_version: int
     storage: Literal["timescaledb", "postgresql"]
     ingest: dict[str, object] | None
+    detection: DetectionHealth | None = None
     live_clients: int
 
 

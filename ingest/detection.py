@@ -1,86 +1,39 @@
-"""The detection shell: committed readings in, alerts in the database and on the map out.
+"""Detection beside the ingest: a child process fed committed batches, and watched.
 
-Runs on its own thread so that a slow rule or a slow alert write never holds up
-ingest (DESIGN.md field notes: "a slow notification channel stalling ingest").  The
-ingest's writer thread hands over each committed batch's readings; this thread
-feeds them to the pure :class:`~alerts.engine.DetectionEngine` in micro-batches,
-records the findings as alerts (atomic per elder and kind, in ``storage.alerts``),
-commits, and only then tells the live hub.  Every ``tick_s`` it moves the engine's
-clock on (silence-based rules); every ``snapshot_s`` it saves the rules' state so
-a restart forgets no baseline.
+The ingest's writer thread hands each committed batch's readings to
+:meth:`DetectionWorker.submit`, which only encodes them (msgspec msgpack, one C call)
+and queues the bytes: a slow rule, a slow alert write or a dead detection process
+never holds up ingest.  A link thread writes the frames to the detection process
+(:mod:`ingest.detection_process`), which does the rules, the alerts and the NOTIFY
+on the other core.
+
+The child is watched: when it dies (a crash, the OOM killer, a SIGKILL) the link
+thread notices within a poll interval, starts a new one, and sends it again the
+frames whose findings the dead one had not committed -- an SOS in flight at the
+crash still alarms.  The new process restores the rules' state saved last (every
+``snapshot_s``), so what is lost to a crash is at most that much rule history, never
+a reading that arrives after it.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
+import multiprocessing as mp
 import queue
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from typing import Any
 
-import psycopg
-from psycopg.types.json import Jsonb
-
-from alerts.engine import DetectionEngine
-from alerts.ruleset import ElderProfile
-from protocol.messages import Reading
-from storage import alerts as alert_store
+from ingest.detection_process import SEQ, STOP, Counters, Options, main
+from ingest.detection_wire import Item, encode_batch
 
 log = logging.getLogger("eldercare.detection")
-Clock = Callable[[], datetime]
-OnAlert = Callable[[dict[str, Any]], None]
-PROFILE_LOOKBACK = timedelta(minutes=5)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class ProfileLoader:
-    """Builds :class:`ElderProfile` objects from the database (home, outline, thresholds)."""
-
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
-        self._outline: tuple[tuple[float, float], ...] | None = None
-        self._outline_loaded = False
-
-    def outline(self) -> tuple[tuple[float, float], ...] | None:
-        if not self._outline_loaded:
-            row = self.conn.execute(
-                "SELECT geojson FROM communities ORDER BY id LIMIT 1"
-            ).fetchone()
-            self._outline = _outline_of(row[0]) if row else None
-            self._outline_loaded = True
-        return self._outline
-
-    def __call__(self, elder_id: int) -> ElderProfile:
-        row = self.conn.execute(
-            "SELECT e.home_lat, e.home_lon,"
-            " (SELECT max(report_interval_s) FROM devices d WHERE d.elder_id = e.id),"
-            " (SELECT thresholds FROM elder_settings s WHERE s.elder_id = e.id)"
-            " FROM elders e WHERE e.id = %s",
-            (elder_id,),
-        ).fetchone()
-        self.conn.commit()
-        if row is None:
-            return ElderProfile(elder_id)
-        lat, lon, interval, thresholds = row
-        return ElderProfile(
-            elder_id,
-            home=(lat, lon) if lat is not None and lon is not None else None,
-            community_outline=self.outline(),
-            report_interval_s=interval or 60,
-            thresholds=thresholds or {},
-        )
-
-
-def _outline_of(geojson: dict[str, Any]) -> tuple[tuple[float, float], ...] | None:
-    for f in geojson.get("features", []):
-        if f.get("properties", {}).get("kind") == "outline" and f["geometry"]["type"] == "Polygon":
-            return tuple((float(x), float(y)) for x, y in f["geometry"]["coordinates"][0])
-    return None
+POLL_S = 0.1  # how soon a dead detection process is noticed when idle
+UNACKED_MAX = 200_000  # readings kept for a resend; beyond, the oldest are given up
+QUICK_DEATH_S = 5.0  # a process that dies sooner than this is restarted with backoff
 
 
 class DetectionWorker:
@@ -88,193 +41,182 @@ class DetectionWorker:
         self,
         database_url: str,
         *,
-        on_alert: OnAlert | None = None,
         tick_s: float = 5.0,
         snapshot_s: float = 60.0,
         batch_max: int = 5000,
         linger_s: float = 0.05,
-        clock: Clock = _utcnow,
-        engine: DetectionEngine | None = None,
     ) -> None:
         self.database_url = database_url
-        self.on_alert = on_alert
-        self.tick_s = tick_s
-        self.snapshot_s = snapshot_s
-        self.batch_max = batch_max
-        self.linger_s = linger_s
-        self.clock = clock
-        self._engine = engine
-        self._queue: queue.SimpleQueue[list[tuple[int | None, Reading]]] = queue.SimpleQueue()
+        self.options = Options(
+            tick_s=tick_s, snapshot_s=snapshot_s, batch_max=batch_max, linger_s=linger_s
+        )
+        self._ctx = mp.get_context("spawn")  # no fork of a process holding threads and sockets
+        self._counters: Any = None
+        self._outbox: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
+        self._unacked: collections.deque[tuple[int, int, bytes]] = collections.deque()
+        self._unacked_readings = 0
+        self._seq = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection | None = None
-        self.alerts_recorded = 0
-        self.errors = 0
-        self._profile_stamps: set[tuple[int, datetime]] = set()
-        self.started_at = clock()
-
-    @property
-    def engine(self) -> DetectionEngine:
-        assert self._engine is not None, "start() first"
-        return self._engine
+        self._process: Any = None
+        self._link: Connection | None = None
+        self._started_at = 0.0
+        self._backoff = 0.5
+        self.readings_submitted = 0
+        self.restarts = 0
 
     # --- producer side: the ingest writer thread -------------------------------
 
-    def submit(self, readings: list[tuple[int | None, Reading]]) -> None:
+    def submit(self, readings: list[Item]) -> None:
         if readings:
-            self._queue.put(readings)
+            self._seq += 1
+            self._outbox.put(
+                (self._seq, len(readings), SEQ.pack(self._seq) + encode_batch(readings))
+            )
+            self.readings_submitted += len(readings)
+
+    # --- what the detection process reports ----------------------------------------
+
+    @property
+    def readings_done(self) -> int:
+        return int(self._counters[Counters.READINGS]) if self._counters is not None else 0
+
+    @property
+    def alerts_recorded(self) -> int:
+        return int(self._counters[Counters.ALERTS]) if self._counters is not None else 0
+
+    @property
+    def errors(self) -> int:
+        return int(self._counters[Counters.ERRORS]) if self._counters is not None else 0
+
+    @property
+    def ready(self) -> bool:
+        return self._counters is not None and bool(self._counters[Counters.READY])
+
+    @property
+    def restored(self) -> bool:
+        """Every saved rule state is back (it is restored lazily after ``ready``)."""
+        return self._counters is not None and bool(self._counters[Counters.RESTORED])
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def snapshot_cost(self) -> tuple[float, int]:
+        """The last snapshot save: seconds, rows written."""
+        if self._counters is None:
+            return 0.0, 0
+        return self._counters[Counters.SNAPSHOT_US] / 1e6, int(
+            self._counters[Counters.SNAPSHOT_ROWS]
+        )
 
     # --- lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
-        self._conn = psycopg.connect(self.database_url)
-        if self._engine is None:
-            self._engine = DetectionEngine(
-                profile_for=ProfileLoader(psycopg.connect(self.database_url, autocommit=False)),
-                on_rule_error=lambda e, k, exc: log.error(
-                    "rule %s failed for elder %s: %r", k, e, exc
-                ),
-            )
-        self._restore()
-        self._thread = threading.Thread(target=self._run, name="detection", daemon=True)
+        if self._thread is not None:  # started already (e.g. ahead of its ingest)
+            return
+        self._counters = self._ctx.RawArray("q", Counters.SIZE)
+        self._spawn()
+        self._thread = threading.Thread(target=self._run, name="detection-link", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
+        """Send what is queued, then ask the process to save its state and end."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=15)
-        if self._conn is not None and not self._conn.closed:
-            try:
-                self._save_snapshots(only_dirty=True)
-            except psycopg.Error:
-                log.exception("could not save detector state at stop")
-            self._conn.close()
+            self._thread.join(timeout)
+        process, link = self._process, self._link
+        if process is None:
+            return
+        if self._thread is not None and self._thread.is_alive():
+            # Still blocked writing a frame: a STOP frame now would interleave with it.
+            process.terminate()  # SIGTERM: the process saves its state and ends
+        elif link is not None:
+            with contextlib.suppress(OSError):  # already gone: nothing to ask
+                link.send_bytes(STOP)
+        process.join(timeout)
+        if process.is_alive():
+            log.warning("detection process did not stop in %.0f s; killing it", timeout)
+            process.kill()
+            process.join(5)
+        if link is not None:
+            link.close()
 
-    # --- the detection thread ----------------------------------------------------
+    # --- the link thread ---------------------------------------------------------
 
     def _run(self) -> None:
-        last_tick = last_snapshot = time.monotonic()
-        while not self._stop.is_set():
-            batch = self._drain()
+        while True:
             try:
-                if batch:
-                    self._handle(self.engine.process(batch, self.clock()))
-                now_m = time.monotonic()
-                if now_m - last_tick >= self.tick_s:
-                    self._reload_changed_profiles()
-                    self._handle(self.engine.tick(self.clock()))
-                    last_tick = now_m
-                if now_m - last_snapshot >= self.snapshot_s:
-                    self._save_snapshots(only_dirty=True)
-                    last_snapshot = now_m
-            except psycopg.OperationalError:
-                # The findings of this batch are lost to the database for now; the
-                # rules' state still holds the open episodes, whose reminders will
-                # record them once the database is back.
-                self.errors += 1
-                log.exception("database unavailable for detection; reconnecting")
-                self._reconnect()
-            except Exception:  # never let one bad batch end detection
-                self.errors += 1
-                log.exception("detection batch failed")
-                self._reconnect()
-
-    def _reload_changed_profiles(self) -> None:
-        """Thresholds or a home address edited (by any API node): rebuild those elders'
-        rules, keeping their state.  Polled, so it needs no channel between processes.
-
-        An edit is stamped by the writer's clock before its commit, so a look-back
-        window (not just "since the last check") catches edits that commit late.
-        """
-        assert self._conn is not None
-        rows = self._conn.execute(
-            "SELECT elder_id, updated_at FROM elder_settings WHERE updated_at > now() - %s"
-            " UNION ALL SELECT id, updated_at FROM elders WHERE updated_at > now() - %s",
-            (PROFILE_LOOKBACK, PROFILE_LOOKBACK),
-        ).fetchall()
-        self._conn.commit()
-        for elder_id, stamp in rows:
-            key = (elder_id, stamp)
-            if key in self._profile_stamps:
-                continue
-            self._profile_stamps.add(key)
-            if elder_id in self.engine.detectors:
-                self.engine.reconfigure(elder_id)
-                self.engine.detectors[elder_id].dirty = True  # save the rebuilt state too
-        if len(self._profile_stamps) > 10_000:  # only the look-back window matters
-            self._profile_stamps = {k for k in self._profile_stamps if k in set(rows)}
-
-    def _drain(self) -> list[tuple[int | None, Reading]]:
-        try:
-            items = list(self._queue.get(timeout=0.05))
-        except queue.Empty:
-            return []
-        # Linger briefly: the core's vectorised path pays per batch, so a few larger
-        # batches cost far less than many small ones (an SOS waits at most this long).
-        deadline = time.monotonic() + self.linger_s
-        while len(items) < self.batch_max:
-            remaining = deadline - time.monotonic()
-            try:
-                items.extend(
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
+                frame = self._outbox.get(timeout=POLL_S)
             except queue.Empty:
-                break
-        return items
+                if self._stop.is_set():
+                    return
+                frame = None
+            if not self._process.is_alive():
+                self._restart()
+            if frame is not None:
+                self._unacked.append(frame)
+                self._unacked_readings += frame[1]
+                self._forget_acked()
+                self._send(frame[2])
 
-    def _handle(self, findings: list[tuple[int, Any]]) -> None:
-        if not findings:
-            return
-        assert self._conn is not None
-        changes = alert_store.record_findings(self._conn, findings, self.clock())
-        self._conn.commit()
-        self.alerts_recorded += len(changes)
-        if self.on_alert is not None:
-            for change in changes:
-                if not change.notify:  # a plain repeat: the episode is already on screen
-                    continue
-                try:
-                    self.on_alert(change.alert)
-                except Exception:
-                    log.exception("alert listener failed")
+    def _send(self, data: bytes) -> None:
+        assert self._link is not None
+        try:
+            self._link.send_bytes(data)
+        except OSError:  # the process died while we wrote; the restart resends this frame
+            self._restart()
 
-    def _reconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        delay = 0.5
-        while not self._stop.is_set():
-            try:
-                self._conn = psycopg.connect(self.database_url, connect_timeout=5)
+    def _forget_acked(self) -> None:
+        acked = self._counters[Counters.ACKED]
+        while self._unacked and (self._unacked[0][0] <= acked or self._too_many()):
+            _, n, _ = self._unacked.popleft()
+            self._unacked_readings -= n
+
+    def _too_many(self) -> bool:
+        if self._unacked_readings > UNACKED_MAX:
+            log.warning("detection far behind: oldest readings will not be resent on a crash")
+            return True
+        return False
+
+    def _restart(self) -> None:
+        while not self._process.is_alive():
+            if self._stop.is_set():  # shutting down: no new process to save state for
                 return
-            except psycopg.OperationalError:
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+            code = self._process.exitcode
+            lived = time.monotonic() - self._started_at
+            log.error("detection process ended (exit code %s); starting a new one", code)
+            if lived < QUICK_DEATH_S:
+                if self._stop.wait(self._backoff):
+                    return
+                self._backoff = min(self._backoff * 2, 10.0)
+            else:
+                self._backoff = 0.5
+            if self._link is not None:
+                self._link.close()
+            self.restarts += 1
+            self._counters[Counters.READY] = self._counters[Counters.RESTORED] = 0
+            self._spawn()
+            self._forget_acked()
+            try:
+                for _, _, data in list(self._unacked):
+                    self._link.send_bytes(data)  # type: ignore[union-attr]
+            except OSError:
+                continue  # died again at once: the loop starts another
 
-    # --- state that survives a restart ------------------------------------------
-
-    def _restore(self) -> None:
-        assert self._conn is not None
-        rows = self._conn.execute("SELECT elder_id, state FROM detector_state").fetchall()
-        self._conn.commit()
-        self.engine.restore({elder_id: state for elder_id, state in rows})
-        # Devices were not heard while we were down: give silence-based rules grace.
-        self.engine.resume(self.clock())
-        log.info("restored detection state of %d elders", len(rows))
-
-    def _save_snapshots(self, *, only_dirty: bool) -> None:
-        assert self._conn is not None
-        states = self.engine.snapshot(only_dirty=only_dirty)
-        if not states:
-            return
-        with self._conn.cursor() as cur:
-            cur.executemany(
-                # an elder deleted meanwhile has nothing left to remember
-                "INSERT INTO detector_state (elder_id, state, saved_at)"
-                " SELECT %s, %s, now() WHERE EXISTS (SELECT 1 FROM elders WHERE id = %s)"
-                " ON CONFLICT (elder_id) DO UPDATE SET state = excluded.state,"
-                " saved_at = excluded.saved_at",
-                [(e, Jsonb(s), e) for e, s in states.items()],
-            )
-        self._conn.commit()
+    def _spawn(self) -> None:
+        reader, writer = self._ctx.Pipe(duplex=False)
+        options = Options(
+            **{**self.options.__dict__, "log_level": logging.getLogger().getEffectiveLevel()}
+        )
+        process = self._ctx.Process(
+            target=main,
+            args=(self.database_url, reader, self._counters, options),
+            name="eldercare-detection",
+            daemon=True,
+        )
+        process.start()
+        reader.close()  # the child's end: closed here so the child sees EOF if we die
+        self._process, self._link = process, writer
+        self._started_at = time.monotonic()
+        log.info("detection process started (pid %s)", process.pid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import psycopg
 from websockets.sync.client import connect
 
@@ -178,6 +179,7 @@ def test_per_elder_thresholds_take_effect_on_a_running_system(live_system: LiveS
         wait_until(
             lambda: any(e["battery"] == 40 for e in http.get("/api/v1/latest").json()["elders"])
         )
+        wait_until(lambda: _detection_caught_up(http))  # the 40 % is judged under the old rule
         assert http.get("/api/v1/alerts", params={"elder_id": elder}).json()["count"] == 0
         r = http.put(
             f"/api/v1/elders/{elder}/thresholds",
@@ -199,3 +201,8 @@ def test_per_elder_thresholds_take_effect_on_a_running_system(live_system: LiveS
 
         (alert,) = wait_until(low_battery, timeout=30, interval=0.5)
     assert alert["severity"] == "low" and "39" in alert["message"]
+
+
+def _detection_caught_up(http: httpx.Client) -> bool:
+    d = http.get("/api/v1/health").json()["detection"]
+    return d["ready"] and d["readings_done"] >= d["readings_submitted"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from fastapi import APIRouter, Request, Response
 
-from api.models import Health
+from api.models import DetectionHealth, Health
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
 
@@ -35,5 +35,20 @@ async def health(request: Request, response: Response) -> Health:
         schema_version=version,
         storage="timescaledb" if timescale else "postgresql",
         ingest=ingest.stats.as_dict() if ingest is not None else None,
+        detection=_detection(ingest),
         live_clients=state.hub.client_count,
+    )
+
+
+def _detection(ingest: object) -> DetectionHealth | None:
+    worker = getattr(ingest, "detection", None)
+    if worker is None:
+        return None
+    return DetectionHealth(
+        ready=worker.ready,
+        restored=worker.restored,
+        readings_submitted=worker.readings_submitted,
+        readings_done=worker.readings_done,
+        alerts_recorded=worker.alerts_recorded,
+        errors=worker.errors,
     )
