@@ -11,5 +11,7 @@ from pathlib import Path
 
 STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
 INDEX_HTML: Path = STATIC_DIR / "index.html"
+# The caregiver's mobile page, served at ``/caregiver/``.
+CAREGIVER_HTML: Path = STATIC_DIR / "caregiver.html"
 
-__all__ = ["INDEX_HTML", "STATIC_DIR"]
+__all__ = ["CAREGIVER_HTML", "INDEX_HTML", "STATIC_DIR"]

@@ -43,7 +43,7 @@ from alerts.lifecycle import (
     suppressed,
     transition,
 )
-from alerts.seams import AuditOnlyOrders, EmergencyOrders
+from alerts.seams import EmergencyOrders, default_orders
 from storage.registry import NotFound
 
 log = logging.getLogger("eldercare.alerts")
@@ -122,8 +122,8 @@ def record_findings(
     in a savepoint: one that the database rejects (an elder deleted meanwhile) is logged
     and skipped without losing the others.  Findings marked ``detail["episode"] ==
     "note"`` (e.g. ``fall_dismissed``) are for the record, not alerts, and are ignored.
-    ``orders`` (default :class:`AuditOnlyOrders`) is asked for a 助急 order whenever an
-    alert becomes critical.
+    ``orders`` (default: a real 助急 order, :func:`alerts.seams.default_orders`) is asked
+    for one whenever an alert becomes critical.
     """
     if conn.info.transaction_status == TransactionStatus.IDLE:
         if conn.autocommit:
@@ -132,7 +132,7 @@ def record_findings(
         # would BEGIN and COMMIT by itself, where the savepoints below must nest instead.
         conn.execute("SELECT 1")
     policy = policy or Policy()
-    orders = orders or AuditOnlyOrders()
+    orders = orders or default_orders()
     changes: list[AlertChange] = []
     for elder_id, finding in items:
         if finding.detail.get("episode") == "note":

@@ -73,6 +73,9 @@ export class AlertPanel {
     this.el.more.hidden = tab !== 'active';
     this.el.recent.hidden = tab !== 'recent';
     this.el.stats.hidden = tab !== 'stats';
+    // The 服务订单 tab is drawn by order_board.js; only its visibility is ours.
+    const orders = document.getElementById('orders-view');
+    if (orders) orders.hidden = tab !== 'orders';
     if (tab === 'stats') this.stats.open();
     else this.stats.close();
     this.render(true);

@@ -1,12 +1,12 @@
 // The few HTTP calls the dashboard makes. URLs are relative to the page's own
 // origin: the dashboard is served by the API it talks to.
 
-export async function getJSON(path, { timeoutMs = 15000 } = {}) {
+export async function getJSON(path, { timeoutMs = 15000, headers = {} } = {}) {
   // A hung request must not freeze catch-up after a reconnect forever.
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   try {
-    const res = await fetch(path, { headers: { Accept: 'application/json' }, signal: ctrl.signal, cache: 'no-store' });
+    const res = await fetch(path, { headers: { Accept: 'application/json', ...headers }, signal: ctrl.signal, cache: 'no-store' });
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
     return await res.json();
   } finally {
@@ -38,13 +38,13 @@ export function sleep(ms) {
 
 // POST a JSON body. Resolves to { status, body } for any HTTP answer (the
 // caller decides what a 409 means); rejects only when there is no answer.
-export async function postJSON(path, payload, { timeoutMs = 15000 } = {}) {
+export async function postJSON(path, payload, { timeoutMs = 15000, headers = {} } = {}) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   try {
     const res = await fetch(path, {
       method: 'POST',
-      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json', ...headers },
       body: JSON.stringify(payload),
       signal: ctrl.signal,
       cache: 'no-store',

@@ -23,11 +23,15 @@ const SILENCE_LIMIT_MS = 30000;
 const DEGRADED_REFRESH_MS = 10000;
 
 export class LiveConnection {
-  // handlers: onSnapshot(snapshot), onUpdate(message), onAlert(alert), onStatus({state, retryInMs})
-  constructor(handlers, { url = liveSocketUrl(), latestPath = '/api/v1/latest' } = {}) {
+  // handlers: onSnapshot(snapshot), onUpdate(message), onAlert(alert), onOrder(order),
+  // onCaregiver(caregiver), onStatus({state, retryInMs})
+  // latestPath: what to re-read on every (re)connect (the caregiver page reads
+  // its own orders instead of the whole map), with these request headers.
+  constructor(handlers, { url = liveSocketUrl(), latestPath = '/api/v1/latest', headers = {} } = {}) {
     this.h = handlers;
     this.url = url;
     this.latestPath = latestPath;
+    this.headers = headers;
     this.ws = null;
     this.state = 'connecting';
     this.attempt = 0;
@@ -109,6 +113,15 @@ export class LiveConnection {
         if (msg.alert) this.h.onAlert?.(msg.alert);
         return;
       }
+      // Orders and caregivers likewise: whole records, re-read on reconnect.
+      if (msg.type === 'order') {
+        if (msg.order) this.h.onOrder?.(msg.order);
+        return;
+      }
+      if (msg.type === 'caregiver') {
+        if (msg.caregiver) this.h.onCaregiver?.(msg.caregiver);
+        return;
+      }
       if (msg.type !== 'update') return; // unknown kinds are for newer clients
       if (caughtUp) this.h.onUpdate(msg);
       else pending.push(msg);
@@ -130,7 +143,7 @@ export class LiveConnection {
 
   async _fetchSnapshot() {
     this.lastSnapshotFetchMs = Date.now();
-    const snapshot = await getJSON(this.latestPath);
+    const snapshot = await getJSON(this.latestPath, { headers: this.headers });
     this.h.onSnapshot(snapshot);
     this.everPainted = true;
     return snapshot;

@@ -7,11 +7,18 @@ import { AlertPanel } from './alert_panel.js';
 import { StatsView } from './alert_stats.js';
 import { AlertStore } from './alerts.js';
 import { getJSON, getJSONRetrying } from './api.js';
+import { CaregiverLayer } from './caregiver_layer.js';
+import { CaregiverStore } from './caregiver_store.js';
 import { Controls } from './controls.js';
+import { ElderOrders } from './elder_orders.js';
 import { displayProjection } from './coords.js';
 import { applyStatic, lang, onLangChange, setLang, t } from './i18n.js';
 import { LiveConnection } from './live.js';
 import { LiveMap } from './map.js';
+import { OrderActions } from './order_actions.js';
+import { OrderBoard } from './order_board.js';
+import { OrderStore } from './order_store.js';
+import { isBreached, isOpen } from './orders.js';
 import { Panel } from './panel.js';
 import { AlarmSound } from './sound.js';
 import { ElderStore } from './store.js';
@@ -48,11 +55,28 @@ const actions = new AlertActions(alerts, {
   },
 });
 
+// 六助 orders and the caregivers who serve them. Orders are few: the board
+// and the elder's card are redrawn in the next frame after a change.
+let board = null;
+let elderOrders = null;
+let caregiverLayer = null;
+const orders = new OrderStore({
+  onChange: () => requestFrame(),
+  onLoadError: (err) => {
+    if (err) alertPanel?.flash(t('board.load_failed'), 'error');
+  },
+});
+const caregivers = new CaregiverStore({ onChange: (c) => caregiverLayer?.apply(c) });
+// Order notices go where alert notices go: above every tab, so an order made
+// from an elder's card is confirmed whichever tab is open.
+const orderActions = new OrderActions(orders, caregivers, { notify: (text, kind) => alertPanel?.flash(text, kind) });
+
 // Frame loop. WebSocket messages only merge data into the store and ask for
 // a frame; the map and panel are brought up to date once per animation frame,
 // however many messages came in. Durations are kept for the hook so a
 // benchmark can read what the page itself spent.
 let frameRequested = false;
+let ordersRendered = -1;
 const frameLog = []; // per flush: elders applied, ms spent on map and panel
 
 function requestFrame() {
@@ -76,6 +100,11 @@ function flush() {
   if (panel.selectedId != null && !store.byId.has(panel.selectedId)) select(null);
   panel.render(changed);
   alertPanel.render(); // nothing to do unless the alerts changed
+  board?.render(); // nothing to do unless the orders changed
+  if (elderOrders && ordersRendered !== orders.version) {
+    ordersRendered = orders.version;
+    elderOrders.render();
+  }
   const t2 = performance.now();
   frameLog.push({ n: changed.length, map: t1 - t0, panel: t2 - t1 });
   if (frameLog.length > 600) frameLog.shift();
@@ -91,6 +120,7 @@ function select(id, { fromList = false } = {}) {
     if (id == null || (a && a.elder_id !== id)) closeAlert();
   }
   panel.select(sel);
+  elderOrders?.show(sel);
   liveMap.select(sel, e);
   if (sel != null && fromList) liveMap.reveal(sel, { coverBottom: detail?.height() ?? 0 });
 }
@@ -127,6 +157,10 @@ async function boot() {
   const stats = new StatsView(document.getElementById('stats-view'));
   alertPanel = new AlertPanel(alerts, actions, stats, { onOpen: openAlert, now });
   detail = new AlertDetail(alerts, actions, { onClose: () => alertPanel.select(null), now });
+  board = new OrderBoard(orders, orderActions, caregivers, { onSelectElder: (id) => select(id, { fromList: true }) });
+  elderOrders = new ElderOrders(orders, orderActions, caregivers, { elderOf: (id) => store.byId.get(id) || null });
+  caregiverLayer = new CaregiverLayer(liveMap);
+  for (const c of caregivers.all()) caregiverLayer.apply(c);
   controls = new Controls(sound, actions);
   controls.render();
   alertPanel.render(true);
@@ -136,11 +170,15 @@ async function boot() {
     detail.renderAll();
     stats.render();
     controls.render();
+    board.renderAll();
+    elderOrders.render();
+    caregiverLayer.renderAll();
   });
   panel.tick();
   setInterval(() => {
     panel.tick();
     alertPanel.tick();
+    board.tick();
   }, 1000);
 
   // The community is context, not data: without it the dots still work.
@@ -161,9 +199,13 @@ async function boot() {
       requestFrame();
     },
     onAlert: (alert) => alerts.apply(alert),
+    onOrder: (order) => orders.apply(order),
+    onCaregiver: (c) => caregivers.apply(c),
     onStatus: (status) => {
       panel.setConnection(status);
       alerts.connectionChanged(status.state);
+      orders.connectionChanged(status.state);
+      caregivers.connectionChanged(status.state);
     },
   });
   live.start();
@@ -215,6 +257,17 @@ window.xingbei = Object.freeze({
   // `due` = an unacknowledged critical alert exists; `blocked` = it should
   // ring but the browser still waits for a click ("启用声音").
   soundState: () => sound.state(),
+  // The order board as listed: [{id, elder_id, kind, state, caregiver_id, breached, version}].
+  orders: () => {
+    const now = Date.now();
+    return orders.list(now).map((o) => ({
+      id: o.id, elder_id: o.elder_id, kind: o.kind, state: o.state, caregiver_id: o.caregiver_id ?? null,
+      breached: isOpen(o) && isBreached(o, now), version: o.version ?? null,
+    }));
+  },
+  ordersLoaded: () => orders.loaded,
+  // Caregivers drawn on the map: [{id, name, lat, lon, on_shift, active_orders}].
+  caregivers: () => (caregiverLayer ? caregiverLayer.list() : []),
 });
 
 boot().catch((err) => {
