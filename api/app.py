@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -15,11 +16,20 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.seams import AuditOnlyOrders
-from api.alert_feed import AlertingHub
+from alerts.seams import default_orders
+from api.alert_feed import AlertListener
+from api.auth_deps import signing_key
+from api.dispatcher import Dispatcher
 from api.escalator import Escalator
 from api.live import LiveHub
+from api.order_feed import ServiceHub
 from api.routes import alerts, health, live, quarantine, readings, registry
+from api.routes import auth as auth_routes
+from api.routes import caregivers as caregiver_routes
+from api.routes import device_credentials as device_credential_routes
+from api.routes import orders as order_routes
+from api.routes import reports as report_routes
+from api.routes import service_plans as service_plan_routes
 from eldercare.settings import Settings
 from ingest.batch import Assembled
 from storage import readings as stored_readings
@@ -42,29 +52,42 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
             async with pool.connection() as conn:
                 return await stored_registry.elder_names(conn, ids)
 
-        hub = AlertingHub(settings.live_interval_s, resolve_names=names)
+        hub = ServiceHub(settings.live_interval_s, resolve_names=names)  # + 六助 orders
         async with pool.connection() as conn:
             hub.prime(await stored_readings.latest_all(conn))
         app.state.hub = hub
         if ingest is not None:
             ingest.on_commit = lambda a: _feed(hub, a)
-            if getattr(ingest, "detection", None) is not None:
-                ingest.detection.on_alert = hub.publish_alert
+        # Alerts from the detection process and the other API nodes (PostgreSQL NOTIFY).
+        listener = AlertListener(database_url, hub, pool)
+        await listener.start()
         task = asyncio.create_task(hub.run(), name="live-hub")
         escalator = asyncio.create_task(Escalator(pool, hub.publish_alert).run(), name="escalator")
+        dispatcher = Dispatcher(
+            database_url,
+            publish_order=hub.publish_order,
+            publish_alert=hub.publish_alert,
+            publish_caregiver=hub.publish_caregiver,
+            position_retention=timedelta(days=settings.retention_days),
+            max_backfill=timedelta(hours=settings.max_backfill_hours),
+        )
+        app.state.dispatcher = dispatcher
+        dispatching = asyncio.create_task(dispatcher.run(), name="dispatcher")
         try:
             yield
         finally:
             if ingest is not None:
                 ingest.on_commit = None
-                if getattr(ingest, "detection", None) is not None:
-                    ingest.detection.on_alert = None
+            await listener.stop()
             task.cancel()
             escalator.cancel()
+            dispatching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             with contextlib.suppress(asyncio.CancelledError):
                 await escalator
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatching
             await pool.close()
 
     app = FastAPI(
@@ -75,10 +98,17 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
     )
     app.state.settings = settings
     app.state.ingest = ingest
-    app.state.emergency_orders = AuditOnlyOrders()  # the 六助 order module replaces it
+    app.state.emergency_orders = default_orders()  # a critical alert creates a 助急 order
     for r in (health.router, registry.router, readings.router, quarantine.router, live.router):
         app.include_router(r)
     app.include_router(alerts.router)
+    for r in (order_routes.router, caregiver_routes.router, service_plan_routes.router):
+        app.include_router(r)  # 六助 services
+    app.include_router(report_routes.router)
+    # Read (or generated into the data folder) now, so a bad secret stops the start.
+    app.state.signing_key = signing_key(settings)
+    app.include_router(auth_routes.router)
+    app.include_router(device_credential_routes.router)
     _errors(app)
     _dashboard(app)
     return app
@@ -119,3 +149,8 @@ def _dashboard(app: FastAPI) -> None:
         @app.get("/", include_in_schema=False)
         async def index() -> FileResponse:
             return FileResponse(dashboard.INDEX_HTML)
+
+        # The caregiver's phone page (/caregiver/?id=12); "/caregiver" redirects here.
+        @app.get("/caregiver/", include_in_schema=False)
+        async def caregiver_page() -> FileResponse:
+            return FileResponse(dashboard.CAREGIVER_HTML)

@@ -45,6 +45,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _shown(broker_url: str) -> str:
+    """The broker's address without its password, for the console and logs."""
+    from eldercare.broker_address import BrokerAddress
+
+    return BrokerAddress.parse(broker_url).url
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -112,7 +119,7 @@ def ingest_command(
     service = _start_ingest(settings, rt, detect=detect)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    console.print(f"ingest running: broker {rt.broker_url}, Ctrl-C to stop")
+    console.print(f"ingest running: broker {_shown(rt.broker_url)}, Ctrl-C to stop")
     try:
         while not stop.wait(10):
             console.print(f"ingest: {json.dumps(service.stats.as_dict(), ensure_ascii=False)}")
@@ -145,7 +152,7 @@ def _start_ingest(settings: Settings, rt: Any, *, detect: bool = True) -> Any:
     except (OSError, RuntimeError) as exc:
         rt.close()
         raise _fail(
-            f"cannot connect to the MQTT broker at {rt.broker_url} ({exc}); check"
+            f"cannot connect to the MQTT broker at {_shown(rt.broker_url)} ({exc}); check"
             " ELDERCARE_BROKER_URL or unset it to start a private broker"
         ) from None
     return service
@@ -282,7 +289,7 @@ def demo(
     host = settings.api_host
     port = port or settings.api_port
     console.print(
-        f"[green]ready[/green]: {n} elders, broker {rt.broker_url}, database "
+        f"[green]ready[/green]: {n} elders, broker {_shown(rt.broker_url)}, database "
         f"{'embedded' if settings.uses_embedded_database else 'external'}\n"
         f"  dashboard  [bold]http://{host}:{port}/[/bold]\n"
         f"  API docs   http://{host}:{port}/docs\n"
@@ -329,31 +336,82 @@ def bench_detect(
     elders: Annotated[int, typer.Option(min=1, help="Elders in the core run.")] = 5000,
     hours: Annotated[float, typer.Option(min=0.1, help="Simulated hours in the core run.")] = 2.0,
     messages: Annotated[int, typer.Option(min=100, help="Messages per ingest run.")] = 20000,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="Alternating off/on ingest rounds (median taken).")
+    ] = 2,
+    only: Annotated[str | None, typer.Option(help="Run one part only: 'core' or 'ratio'.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Readings/s through the detection core, and ingest with detection on vs off."""
     from bench.detect import render_core, run_core
     from bench.ingest import detection_overhead
 
+    if only not in (None, "core", "ratio"):
+        raise _fail(f"--only takes 'core' or 'ratio', not {only!r}")
     settings = _settings()
-    core = run_core(elders, hours, seed=1)
-    overhead = detection_overhead(settings, messages=messages, progress=not as_json)
+    core = run_core(elders, hours, seed=1) if only != "ratio" else None
+    overhead = (
+        detection_overhead(settings, messages=messages, rounds=rounds, progress=not as_json)
+        if only != "core"
+        else None
+    )
     result = {
         "core": core,
         "ingest": overhead,
-        "core_readings_per_s": core["core_readings_per_s"],
-        "ratio": overhead["ratio"],
+        "core_readings_per_s": core["core_readings_per_s"] if core else None,
+        "ratio": overhead["ratio"] if overhead else None,
     }
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    typer.echo(render_core(core))
+    if core is not None:
+        typer.echo(render_core(core))
+    if overhead is None:
+        return
     typer.echo(
         f"ingest with detection off {overhead['ingest_msgs_per_s_detection_off']:,.0f} msgs/s,"
         f" on {overhead['ingest_msgs_per_s_detection_on']:,.0f} msgs/s:"
         f" ratio {overhead['ratio']:.2f} (floor 0.8:"
         f" {'met' if overhead['ratio'] >= 0.8 else 'MISSED'})"
     )
+
+
+@bench_app.command("dispatch")
+def bench_dispatch(
+    caregivers: Annotated[int, typer.Option(min=1, help="Caregivers.")] = 500,
+    elders: Annotated[int, typer.Option(min=1, help="Elders.")] = 5000,
+    decisions: Annotated[int, typer.Option(min=10, help="Timed dispatch decisions.")] = 5000,
+    lifecycles: Annotated[int, typer.Option(min=10, help="Whole orders through the DB.")] = 1000,
+    workers: Annotated[int, typer.Option(min=1, help="Database connections.")] = 4,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Server for the scratch database (default: ELDERCARE_DATABASE_URL"
+            " or the embedded one)."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dispatch decision latency (p99 floor 5 ms) and order steps/s through PostgreSQL."""
+    from bench.dispatch import render, run
+    from eldercare.runtime import database_url as server_url
+    from eldercare.runtime import migration_options
+
+    settings = _settings(**({"database_url": database_url} if database_url else {}))
+    try:
+        admin = server_url(settings)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    result = run(
+        admin,
+        migration_options(settings),
+        caregivers=caregivers,
+        elders=elders,
+        decisions=decisions,
+        lifecycles=lifecycles,
+        workers=workers,
+    )
+    typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 
 
 @evaluate_app.command("falls")
@@ -403,6 +461,155 @@ def _emit(result: dict[str, Any], render: Any, as_json: bool) -> None:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     else:
         Console().print(render(result))
+
+
+user_app = typer.Typer(no_args_is_help=True, help="People who sign in.")
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("create")
+def user_create(
+    login: Annotated[str, typer.Option(help="Login name (unique, case-insensitive).")],
+    role: Annotated[str, typer.Option(help="admin, staff, caregiver or family.")],
+    community: Annotated[
+        str | None, typer.Option(help="Community name or id (required except for admin).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name (default: the login).")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create an account, e.g. the first administrator."""
+    import asyncio
+    import sys
+
+    from auth.names import display_name_problem, login_problem
+    from auth.passwords import hash_password, password_problem
+    from auth.roles import Role, needs_community
+
+    try:
+        the_role = Role(role)
+    except ValueError:
+        raise _fail(f"--role must be one of {', '.join(r.value for r in Role)}") from None
+    if problem := login_problem(login) or display_name_problem(name or login):
+        raise _fail(problem)
+    if needs_community(the_role) and community is None:
+        raise _fail(f"--community is required for a {the_role.value} account")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if problem := password_problem(password):
+        raise _fail(problem)
+    settings = _settings()
+    from eldercare.runtime import bring_up
+
+    try:
+        rt = bring_up(settings, broker=False)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        user = asyncio.run(
+            _create_user(
+                rt.database_url, login, name or login, the_role, community, hash_password(password)
+            )
+        )
+    except LookupError as exc:  # no such community
+        raise _fail(str(exc).strip("'\"")) from None
+    except ValueError as exc:  # login taken
+        raise _fail(str(exc)) from None
+    finally:
+        rt.close()
+    console.print(
+        f"[green]created[/green] {the_role.value} ({the_role.label_zh}) {user['login']!r},"
+        f" id {user['id']}.\n  Sign in: POST /api/v1/auth/login with form fields username and"
+        f" password, or the Authorize button at"
+        f" http://{settings.api_host}:{settings.api_port}/docs"
+    )
+
+
+async def _create_user(
+    database_url: str, login: str, name: str, role: Any, community: str | None, pw_hash: str
+) -> dict[str, Any]:
+    import psycopg
+
+    from storage import accounts
+
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cid = await accounts.community_id(conn, community) if community is not None else None
+        return await accounts.create_user(
+            conn,
+            login=login,
+            display_name=name,
+            role=role.value,
+            community_id=cid,
+            password_hash=pw_hash,
+        )
+
+
+@app.command("report")
+def report_command(
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM, Asia/Shanghai (default: this month).")
+    ] = None,
+    by: Annotated[str, typer.Option(help="elder or caregiver.")] = "elder",
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    database_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL (default: from the settings).")
+    ] = None,
+) -> None:
+    """The month's 六助 usage per elder (services, minutes, targets, plan and extra cost)
+    or per caregiver (orders, minutes, targets met, rejects)."""
+    import asyncio
+    import sys
+    from datetime import UTC, datetime
+
+    from orders.plans import Month
+    from orders.report import csv_text, parse_month, text_table
+
+    if by not in ("elder", "caregiver"):
+        raise _fail(f"--by is elder or caregiver, not {by!r}")
+    if output not in ("table", "json", "csv"):
+        raise _fail(f"--format is table, json or csv, not {output!r}")
+    now = datetime.now(UTC)
+    try:
+        m = Month.of(now) if month is None else parse_month(month)
+    except ValueError as exc:
+        raise _fail(f"--month: {exc}") from None
+    rt = None
+    if database_url is None:
+        from eldercare.runtime import bring_up
+
+        try:
+            rt = bring_up(_settings(), broker=False)
+        except SettingsError as exc:
+            raise _fail(str(exc)) from None
+        database_url = rt.database_url
+    try:
+        rep = asyncio.run(_report(database_url, m, by, now))
+    finally:
+        if rt is not None:
+            rt.close()
+    if output == "json":
+        typer.echo(json.dumps(rep, indent=2, ensure_ascii=False))
+    elif output == "csv":  # with a BOM, so that Excel reads the Chinese as UTF-8
+        sys.stdout.buffer.write(("\ufeff" + csv_text(rep)).encode("utf-8"))
+        sys.stdout.buffer.flush()
+    else:
+        Console(width=200).print(text_table(rep))
+
+
+async def _report(database_url: str, month: Any, by: str, now: Any) -> dict[str, Any]:
+    import psycopg
+
+    from storage.reports import usage_report
+
+    try:
+        conn = await psycopg.AsyncConnection.connect(database_url, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise _fail(f"cannot connect to the database: {exc}") from None
+    async with conn:
+        return await usage_report(conn, month, by, now)
 
 
 def main() -> None:  # pragma: no cover

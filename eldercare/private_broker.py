@@ -26,6 +26,7 @@ class PrivateBroker:
     port: int
     process: subprocess.Popen[bytes]
     folder: Path
+    auth: bool = False  # devices sign in; password and ACL files from broker_auth/
 
     @property
     def url(self) -> str:
@@ -47,7 +48,7 @@ class PrivateBroker:
     def restart(self) -> None:
         """Stop and start again on the same port and folder (sessions persist)."""
         self.stop()
-        self.process = _launch(self.kind, self.folder, self.port)
+        self.process = _launch(self.kind, self.folder, self.port, auth=self.auth)
 
 
 MOSQUITTO_CONF = """\
@@ -80,16 +81,21 @@ plugins:
 """
 
 
-def start(home: Path, *, kind: str = "auto", port: int = 0) -> PrivateBroker:
-    """Start a broker in ``<home>/broker`` on ``port`` (0 = any free port)."""
+def start(home: Path, *, kind: str = "auto", port: int = 0, auth: bool = False) -> PrivateBroker:
+    """Start a broker in ``<home>/broker`` on ``port`` (0 = any free port).
+
+    ``auth``: Mosquitto admits only the accounts of ``<home>/broker/passwd`` and applies
+    ``<home>/broker/acl`` (both written by ``broker_auth.apply`` beforehand)."""
     if kind == "auto":
         kind = "mosquitto" if shutil.which("mosquitto") else "amqtt"
     if kind == "mosquitto" and not shutil.which("mosquitto"):
         raise RuntimeError("ELDERCARE_BROKER_KIND=mosquitto but mosquitto is not on PATH")
+    if auth and kind != "mosquitto":
+        raise RuntimeError("ELDERCARE_BROKER_AUTH needs Mosquitto on PATH (amqtt has no ACL files)")
     folder = (home / "broker").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    return PrivateBroker(kind, port, _launch(kind, folder, port), folder)
+    return PrivateBroker(kind, port, _launch(kind, folder, port, auth=auth), folder, auth)
 
 
 def _stop_leftover(folder: Path) -> None:
@@ -105,11 +111,21 @@ def _stop_leftover(folder: Path) -> None:
                 time.sleep(0.05)
 
 
-def _launch(kind: str, folder: Path, port: int) -> subprocess.Popen[bytes]:
+def _launch(kind: str, folder: Path, port: int, *, auth: bool = False) -> subprocess.Popen[bytes]:
     _stop_leftover(folder)
     if kind == "mosquitto":
         conf = folder / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=port, folder=folder))
+        text = MOSQUITTO_CONF.format(port=port, folder=folder)
+        if auth:
+            import getpass
+
+            from broker_auth.mosquitto_files import conf_lines
+
+            text = text.replace("allow_anonymous true\n", conf_lines(str(folder)))
+            # Started as root, Mosquitto drops to the `mosquitto` user, which cannot read
+            # our owner-only password file; stay the user who started it.
+            text += f"user {getpass.getuser()}\n"
+        conf.write_text(text)
         cmd = [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
     else:
         conf = folder / "amqtt.yaml"

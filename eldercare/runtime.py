@@ -73,8 +73,37 @@ def bring_up(settings: Settings, *, broker: bool = True) -> Runtime:
         rt.broker_url = settings.broker_url
         rt.mqtt_v5 = settings.mqtt_version == "5"
     else:
+        if settings.broker_auth:
+            _write_broker_files(settings, url)
         b = private_broker.start(
-            settings.home, kind=settings.broker_kind, port=settings.private_broker_port
+            settings.home,
+            kind=settings.broker_kind,
+            port=settings.private_broker_port,
+            auth=settings.broker_auth,
         )
         rt.broker, rt.broker_url, rt.mqtt_v5 = b, b.url, b.mqtt_v5
+        if settings.broker_auth:
+            rt.broker_url = _service_url(settings, b)
     return rt
+
+
+def _write_broker_files(settings: Settings, database_url: str) -> None:
+    """The password and ACL files from the database, before Mosquitto reads them."""
+    from broker_auth.apply import write_files
+    from storage.device_credentials import active_hashes_sync
+
+    with psycopg.connect(database_url) as conn:
+        hashes = active_hashes_sync(conn)
+    write_files(
+        (settings.home / "broker").resolve(), hashes, service_user=settings.broker_service_user
+    )
+
+
+def _service_url(settings: Settings, broker: PrivateBroker) -> str:
+    """The broker URL with the backend's own account, for the ingest."""
+    from urllib.parse import quote
+
+    from broker_auth.apply import service_secret
+
+    secret = quote(service_secret(broker.folder), safe="")
+    return f"mqtt://{quote(settings.broker_service_user, safe='')}:{secret}@127.0.0.1:{broker.port}"

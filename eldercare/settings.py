@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -103,7 +103,35 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=400, ge=1)
     partitions_ahead_days: int = Field(default=3, ge=1)
 
-    @field_validator("database_url", "broker_url", mode="before")
+    # --- people and access ----------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs access tokens (at least 32 characters); empty = generated at"
+        " first start into <home>/secret_key, readable by the owner only.",
+    )
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per login name within the window."
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed logins per client address within the window."
+    )
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    broker_auth: bool = Field(
+        default=False,
+        description="Private Mosquitto: devices sign in with their own credentials and may"
+        " publish only under their own id (ACL); off = anonymous, as before.",
+    )
+    broker_service_user: str = Field(
+        default="eldercare.service",
+        max_length=64,
+        # A dot, which no device id may contain, so the account never shares a name with a device.
+        pattern=r"^[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*$",
+        description="MQTT account of the ingest and backend (subscribes to every device).",
+    )
+
+    @field_validator("database_url", "broker_url", "secret_key", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
@@ -126,6 +154,12 @@ class Settings(BaseSettings):
                     "ELDERCARE_BROKER_URL must look like mqtt://host:1883 "
                     f"(got {self.broker_url!r}); leave it empty to start a private broker"
                 )
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            raise SettingsError(
+                "ELDERCARE_SECRET_KEY must be at least 32 characters (e.g. the output of"
+                " `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), or leave it"
+                " empty to have one generated into the data folder"
+            )
         if self.max_backfill_hours * 3600 > self.retention_days * 86400:
             raise SettingsError("ELDERCARE_MAX_BACKFILL_HOURS cannot exceed the retention period")
         return self

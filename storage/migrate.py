@@ -52,6 +52,8 @@ MIGRATIONS: tuple[tuple[int, str, Step], ...] = (
     (2, "timeseries", _timeseries),
     (3, "alerts", _sql("0003_alerts.sql")),
     (4, "detection", _sql("0004_detection.sql")),
+    (5, "orders", _sql("0005_orders.sql")),
+    (6, "accounts", _sql("0006_accounts.sql")),
 )
 
 
