@@ -13,5 +13,7 @@ STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
 INDEX_HTML: Path = STATIC_DIR / "index.html"
 # The caregiver's mobile page, served at ``/caregiver/``.
 CAREGIVER_HTML: Path = STATIC_DIR / "caregiver.html"
+# The family member's mobile page (signs in on the page), served at ``/family/``.
+FAMILY_HTML: Path = STATIC_DIR / "family.html"
 
-__all__ = ["CAREGIVER_HTML", "INDEX_HTML", "STATIC_DIR"]
+__all__ = ["CAREGIVER_HTML", "FAMILY_HTML", "INDEX_HTML", "STATIC_DIR"]
