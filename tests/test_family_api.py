@@ -12,12 +12,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from family_helpers import PASSWORD, Family, family, latest, raise_alert, user
 from fastapi.testclient import TestClient
 
 import api.family_view
 from api.app import create_app
 from conftest import test_settings
-from family_helpers import PASSWORD, Family, family, latest, raise_alert, user
 
 SECRET = "family-test-signing-key-" + "y" * 32
 PRECISE = (34.86712, 110.44731)
