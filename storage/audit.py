@@ -48,7 +48,7 @@ async def record(
     user: Who | None,
     action: str,
     *,
-    at: datetime,
+    at: datetime | None = None,
     elder_id: int | None = None,
     object_kind: str | None = None,
     object_id: str | int | None = None,
@@ -57,13 +57,15 @@ async def record(
     login: str | None = None,
 ) -> int:
     """Append one row; returns its id.  ``user`` None is an unsigned caller (then
-    ``login`` may name who they said they were, e.g. an acknowledge's ``by``)."""
+    ``login`` may name who they said they were, e.g. an acknowledge's ``by``); ``at``
+    None is the transaction's time."""
     role = None
     if user is not None:
         role = user.role.value if isinstance(user.role, Enum) else str(user.role)
     cur = await conn.execute(
         "INSERT INTO audit_log (at, user_id, login, role, action, elder_id, object_kind,"
-        " object_id, detail, client_addr) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " object_id, detail, client_addr)"
+        " VALUES (coalesce(%s, now()), %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " RETURNING id",
         (
             at,

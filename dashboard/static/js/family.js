@@ -9,14 +9,13 @@
 
 import { call, forget, hasSession, signIn, signOut, SignedOut } from './family_auth.js';
 import { sparkline } from './family_charts.js';
+import { loadPrefs, setUpForms } from './family_forms.js';
 import { applyFamilyStatic, ft } from './family_i18n.js';
 import { FamilyMap } from './family_map.js';
 import { formatAgo, formatClock, kindLabel, lang, onLangChange, outcomeLabel, setLang, severityLabel } from './i18n.js';
 
 const REFRESH_MS = 30000;
 const FLASH_MS = 6000;
-const SERVICE_KINDS = ['meal', 'cleaning', 'bathing', 'mobility', 'emergency', 'medical'];
-const CHANNELS = ['in_app', 'wecom', 'dingtalk', 'email', 'sms', 'webhook'];
 const VITALS = [
   { key: 'hr', label: 'vitals.hr', unit: { zh: '次/分', en: 'bpm' }, digits: 0 },
   { key: 'spo2', label: 'vitals.spo2', unit: { zh: '%', en: '%' }, digits: 0 },
@@ -30,7 +29,6 @@ const state = {
   current: null,
   now: null,
   alerts: [],
-  prefs: null,
   loads: 0,
   signedIn: false,
 };
@@ -131,7 +129,7 @@ async function start() {
     config = c && c.status === 200 ? c.body : {};
   }
   await loadElders();
-  await loadPrefs();
+  await loadPrefs(forms);
   clearInterval(timer);
   timer = setInterval(() => refreshElder(), REFRESH_MS);
   document.body.dataset.ready = '1';
@@ -313,132 +311,23 @@ function renderAlerts() {
   byId('fm-alerts-empty').hidden = state.alerts.length > 0;
 }
 
-// --- requesting a service -------------------------------------------------------------------
-
-function buildOrderForm() {
-  const box = byId('order-kinds');
-  for (const k of SERVICE_KINDS) {
-    const label = document.createElement('label');
-    label.className = `kind kind-${k}`;
-    const input = document.createElement('input');
-    input.type = 'radio';
-    input.name = 'kind';
-    input.value = k;
-    const span = document.createElement('span');
-    span.dataset.ft = `svc.${k}`;
-    span.textContent = ft(`svc.${k}`);
-    label.append(input, span);
-    box.appendChild(label);
-  }
-}
-
-async function onOrder(ev) {
-  ev.preventDefault();
-  const kind = document.querySelector('#order-kinds input:checked')?.value;
-  if (!kind) {
-    showProblem('order-problem', ft('order.pick'));
-    return;
-  }
-  const whenValue = byId('order-when').value; // local wall-clock, read as Asia/Shanghai
-  const body = { kind };
-  if (whenValue) body.due_at = `${whenValue.length === 16 ? `${whenValue}:00` : whenValue}+08:00`;
-  const notes = byId('order-notes').value.trim();
-  if (notes) body.notes = notes;
-  const r = await guarded(() => call(`/api/v1/family/elders/${state.current}/orders`, { method: 'POST', json: body }));
-  if (!r) return;
-  if (r.status === 201) {
-    showProblem('order-problem', '');
-    byId('order-form').reset();
-    flash(ft('order.sent', { kind: ft(`svc.${kind}`) }));
-  } else {
-    showProblem('order-problem', ft('problem.generic', { detail: problemText(r.body) }));
-  }
-}
-
-// --- notification preferences ---------------------------------------------------------------
-
-function buildNotifyForm() {
-  const box = byId('notify-channels');
-  for (const k of CHANNELS) {
-    const row = document.createElement('div');
-    row.className = 'channel';
-    row.dataset.kind = k;
-    const label = document.createElement('label');
-    const input = document.createElement('input');
-    input.type = 'checkbox';
-    input.name = 'channel';
-    input.value = k;
-    const span = document.createElement('span');
-    span.dataset.ft = `ch.${k}`;
-    span.textContent = ft(`ch.${k}`);
-    label.append(input, span);
-    row.appendChild(label);
-    if (k !== 'in_app') {
-      const addr = document.createElement('input');
-      addr.className = 'address';
-      addr.name = `address-${k}`;
-      addr.maxLength = 300;
-      addr.dataset.ftPlaceholder = `ph.${k}`;
-      addr.placeholder = ft(`ph.${k}`);
-      addr.addEventListener('input', () => {
-        if (addr.value.trim()) input.checked = true;
-      });
-      row.appendChild(addr);
-    }
-    box.appendChild(row);
-  }
-}
-
-async function loadPrefs() {
-  const r = await guarded(() => call('/api/v1/family/me/notify'));
-  if (!r || r.status !== 200) return;
-  state.prefs = r.body;
-  const chosen = new Map(r.body.channels.map((c) => [c.kind, c.address]));
-  for (const row of byId('notify-channels').querySelectorAll('.channel')) {
-    const k = row.dataset.kind;
-    row.querySelector('input[type=checkbox]').checked = chosen.has(k);
-    const addr = row.querySelector('.address');
-    if (addr) addr.value = chosen.get(k) || '';
-  }
-  byId('quiet-start').value = (r.body.quiet_start || '').slice(0, 5);
-  byId('quiet-end').value = (r.body.quiet_end || '').slice(0, 5);
-}
-
-async function onNotify(ev) {
-  ev.preventDefault();
-  const channels = [];
-  for (const row of byId('notify-channels').querySelectorAll('.channel')) {
-    if (!row.querySelector('input[type=checkbox]').checked) continue;
-    const addr = row.querySelector('.address');
-    channels.push({ kind: row.dataset.kind, address: addr ? addr.value.trim() || null : null });
-  }
-  const body = {
-    channels,
-    quiet_start: byId('quiet-start').value || null,
-    quiet_end: byId('quiet-end').value || null,
-  };
-  const r = await guarded(() => call('/api/v1/family/me/notify', { method: 'PUT', json: body }));
-  if (!r) return;
-  if (r.status === 200) {
-    showProblem('notify-problem', '');
-    state.prefs = r.body;
-    flash(ft('notify.saved'));
-  } else {
-    showProblem('notify-problem', ft('problem.generic', { detail: problemText(r.body) }));
-  }
-}
+// What the forms (family_forms.js) need from the page.
+const forms = {
+  guarded: (work) => guarded(work),
+  showProblem: (id, text) => showProblem(id, text),
+  flash: (text, kind) => flash(text, kind),
+  problemText: (body) => problemText(body),
+  elderId: () => state.current,
+};
 
 // --- start ---------------------------------------------------------------------------------
 
 function init() {
-  buildOrderForm();
-  buildNotifyForm();
+  setUpForms(forms);
   applyFamilyStatic(document);
   byId('lang-toggle').addEventListener('click', () => setLang(lang() === 'zh' ? 'en' : 'zh'));
   onLangChange(() => render());
   byId('login-form').addEventListener('submit', onLogin);
-  byId('order-form').addEventListener('submit', onOrder);
-  byId('notify-form').addEventListener('submit', onNotify);
   byId('fm-signout').addEventListener('click', async () => {
     await signOut();
     showLogin(null);
