@@ -36,7 +36,8 @@ class FloodGate:
         tokens, at = self._buckets.get(device_id, (self.burst, now))
         tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
         admitted = tokens >= 1.0
-        self._buckets[device_id] = (tokens - 1.0 if admitted else tokens, now)
+        # Time only moves forward here: a clock stepped back must not refill on its return.
+        self._buckets[device_id] = (tokens - 1.0 if admitted else tokens, max(at, now))
         if len(self._buckets) > PRUNE_ABOVE:
             self._prune(now)
         return admitted
