@@ -123,8 +123,10 @@ def test_a_flooding_device_is_limited_while_twenty_others_are_stored_promptly(
 
         # Every calm reading is stored, none quarantined.
         wait_until(
-            lambda: _count(db, "SELECT count(*) FROM vitals WHERE device_id LIKE 'calm-%%'")
-            == len(others) * rounds,
+            lambda: (
+                _count(db, "SELECT count(*) FROM vitals WHERE device_id LIKE 'calm-%%'")
+                == len(others) * rounds
+            ),
             timeout=30,
         )
         assert _count(db, "SELECT count(*) FROM quarantine WHERE device_id LIKE 'calm-%%'") == 0
