@@ -14,6 +14,7 @@ from typing import Literal
 from pythonjsonlogger.json import JsonFormatter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_current: Literal["text", "json"] = "text"
 
 
 class _UtcJsonFormatter(JsonFormatter):
@@ -30,10 +31,21 @@ def json_formatter() -> logging.Formatter:
     )
 
 
-def configure(fmt: Literal["text", "json"] = "text", level: int = logging.WARNING) -> None:
+def current_format() -> Literal["text", "json"]:
+    """What :func:`configure` set last (a child process is configured the same way)."""
+    return _current
+
+
+def configure(
+    fmt: Literal["text", "json"] = "text",
+    level: int = logging.WARNING,
+    text_format: str = TEXT_FORMAT,
+) -> None:
     """Send every logger's records to stderr in ``fmt``; replaces earlier handlers."""
+    global _current
+    _current = fmt
     handler = logging.StreamHandler()
-    handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(json_formatter() if fmt == "json" else logging.Formatter(text_format))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
