@@ -142,10 +142,22 @@ def _errors(app: FastAPI) -> None:
     async def integrity(_: Request, exc: psycopg.errors.IntegrityError) -> JSONResponse:
         diag = exc.diag
         what = diag.constraint_name or diag.column_name or "a constraint"
-        return JSONResponse(
-            {"detail": f"rejected by {what}: {diag.message_primary or 'invalid value'}"},
-            status_code=409 if isinstance(exc, psycopg.errors.UniqueViolation) else 422,
-        )
+        message = f"rejected by {what}: {diag.message_primary or 'invalid value'}"
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            return JSONResponse({"detail": message}, status_code=409)
+        return _invalid(message)
+
+    @app.exception_handler(psycopg.DataError)
+    async def bad_data(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        # A value our models let through but PostgreSQL cannot hold (a NUL character in
+        # text, a number out of the column's range): the caller's input, not our fault.
+        return _invalid(str(exc).strip())
+
+
+def _invalid(message: str) -> JSONResponse:
+    """A 422 in FastAPI's validation-error shape, which is what every 422 is documented as."""
+    problem = {"loc": ["body"], "msg": message, "type": "value_error"}
+    return JSONResponse({"detail": [problem]}, status_code=422)
 
 
 def _dashboard(app: FastAPI) -> None:

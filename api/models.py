@@ -228,7 +228,8 @@ class Health(BaseModel):
 class MapConfig(BaseModel):
     tile_url: str
     tile_crs: str
-    center: tuple[float, float]
+    # A list of two, not a tuple: FastAPI renders a tuple as a schema OpenAPI 3.1 rejects.
+    center: Annotated[list[float], Field(min_length=2, max_length=2)]
     zoom: int
     live_interval_s: float
 
