@@ -137,12 +137,12 @@ class Metrics:
         self._alarmed[alert_id] = None
         if len(self._alarmed) > ALARMS_REMEMBERED:
             self._alarmed.popitem(last=False)
-        try:
-            first = datetime.fromisoformat(str(alert["first_ts"]))
-        except (KeyError, ValueError):
-            return
         now = now or datetime.now(UTC)
-        self.alarm_latency.labels(kind).observe(max(0.0, (now - first).total_seconds()))
+        try:  # a metric must never break the send loop it is called from
+            seconds = (now - datetime.fromisoformat(str(alert["first_ts"]))).total_seconds()
+        except (KeyError, ValueError, TypeError):
+            return
+        self.alarm_latency.labels(kind).observe(max(0.0, seconds))
 
     # --- scrape ----------------------------------------------------------------
 

@@ -259,6 +259,8 @@ class IngestService:
     def _warn_flood(self, device: str) -> None:
         now = time.monotonic()
         if now - self._flood_warned.get(device, float("-inf")) >= FLOOD_WARN_EVERY_S:
+            if len(self._flood_warned) > 10_000:  # many made-up device ids: forget, warn again
+                self._flood_warned.clear()
             self._flood_warned[device] = now
             log.warning(
                 "device %s is over its message rate; excess is quarantined as rate_limited",
