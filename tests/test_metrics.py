@@ -145,7 +145,10 @@ def test_only_sos_and_fall_are_alarm_latencies() -> None:
     first = "2026-01-01T08:00:00+00:00"
     metrics.alert_sent({"id": 1, "kind": "high_hr", "first_ts": first}, now)
     metrics.alert_sent({"id": 2, "kind": "fall", "first_ts": first}, now)
+    metrics.alert_sent({"id": 3, "kind": "sos", "first_ts": "2026-01-01T08:00:00"}, now)  # naive
+    metrics.alert_sent({"id": 4, "kind": "sos"}, now)  # no time at all: not timed, no error
     reg = metrics.registry
+    assert reg.get_sample_value("eldercare_alarm_latency_seconds_count", {"kind": "sos"}) is None
     assert reg.get_sample_value("eldercare_alarm_latency_seconds_sum", {"kind": "fall"}) == 5.0
     assert (
         reg.get_sample_value("eldercare_alarm_latency_seconds_count", {"kind": "high_hr"}) is None
