@@ -64,6 +64,7 @@ class AlertFeed:
         self._subscribers: set[_Subscriber] = set()
         self._recent: OrderedDict[bytes, None] = OrderedDict()
         self.published = 0
+        self.on_sent: Callable[[dict[str, Any]], None] | None = None  # metrics (api.metrics)
 
     def publish_alert(self, alert: dict[str, Any]) -> bool:
         """Queue ``alert`` (a storage Alert dict) for every subscriber.  Any thread.
@@ -114,6 +115,8 @@ class AlertFeed:
                 for alert in pending.values():
                     message = _ENCODE.encode({"type": "alert", "alert": alert}).decode()
                     await socket.send_text(message)
+                    if self.on_sent is not None:
+                        self.on_sent(alert)
 
 
 class _SerialSocket:

@@ -14,6 +14,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.seams import default_orders
@@ -22,6 +23,8 @@ from api.auth_deps import signing_key
 from api.dispatcher import Dispatcher
 from api.escalator import Escalator
 from api.live import LiveHub
+from api.metrics import Metrics
+from api.metrics import router as metrics_router
 from api.order_feed import ServiceHub
 from api.routes import alerts, health, live, quarantine, readings, registry
 from api.routes import audit as audit_routes
@@ -59,8 +62,10 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
         async with pool.connection() as conn:
             hub.prime(await stored_readings.latest_all(conn))
         app.state.hub = hub
+        hub.alerts.on_sent = metrics.alert_sent
         if ingest is not None:
             ingest.on_commit = lambda a: _feed(hub, a)
+            ingest.stats.observer = metrics
         # Alerts from the detection process and the other API nodes (PostgreSQL NOTIFY).
         listener = AlertListener(database_url, hub, pool)
         await listener.start()
@@ -88,6 +93,7 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
         finally:
             if ingest is not None:
                 ingest.on_commit = None
+                ingest.stats.observer = None
             await listener.stop()
             task.cancel()
             escalator.cancel()
@@ -111,6 +117,10 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
     )
     app.state.settings = settings
     app.state.ingest = ingest
+    metrics = Metrics(CollectorRegistry())
+    app.state.metrics = metrics
+    if settings.metrics_enabled:  # outside /api/v1: unauthenticated, filtered at the proxy
+        app.include_router(metrics_router)
     app.state.emergency_orders = default_orders()  # a critical alert creates a 助急 order
     for r in (health.router, registry.router, readings.router, quarantine.router, live.router):
         app.include_router(r)
@@ -147,10 +157,22 @@ def _errors(app: FastAPI) -> None:
     async def integrity(_: Request, exc: psycopg.errors.IntegrityError) -> JSONResponse:
         diag = exc.diag
         what = diag.constraint_name or diag.column_name or "a constraint"
-        return JSONResponse(
-            {"detail": f"rejected by {what}: {diag.message_primary or 'invalid value'}"},
-            status_code=409 if isinstance(exc, psycopg.errors.UniqueViolation) else 422,
-        )
+        message = f"rejected by {what}: {diag.message_primary or 'invalid value'}"
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            return JSONResponse({"detail": message}, status_code=409)
+        return _invalid(message)
+
+    @app.exception_handler(psycopg.DataError)
+    async def bad_data(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        # A value our models let through but PostgreSQL cannot hold (a NUL character in
+        # text, a number out of the column's range): the caller's input, not our fault.
+        return _invalid(str(exc).strip())
+
+
+def _invalid(message: str) -> JSONResponse:
+    """A 422 in FastAPI's validation-error shape, which is what every 422 is documented as."""
+    problem = {"loc": ["body"], "msg": message, "type": "value_error"}
+    return JSONResponse({"detail": [problem]}, status_code=422)
 
 
 def _dashboard(app: FastAPI) -> None:

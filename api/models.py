@@ -200,6 +200,7 @@ class DetectionHealth(BaseModel):
     readings_done: int
     alerts_recorded: int
     errors: int
+    backlog: int = Field(0, description="Readings submitted and not yet processed.")
 
 
 class Health(BaseModel):
@@ -211,12 +212,24 @@ class Health(BaseModel):
     ingest: dict[str, object] | None
     detection: DetectionHealth | None = None
     live_clients: int
+    # Counts and sizes only: the health report is public and holds no personal data.
+    database_bytes: int | None = None
+    largest_tables: dict[str, int] = Field(
+        default_factory=dict, description="Bytes on disk (with indexes) of the largest tables."
+    )
+    quarantine_last_hour: dict[str, int] = Field(
+        default_factory=dict, description="Quarantined in the last hour, by reason."
+    )
+    open_alerts: dict[str, int] = Field(
+        default_factory=dict, description="Alerts not yet resolved, by severity."
+    )
 
 
 class MapConfig(BaseModel):
     tile_url: str
     tile_crs: str
-    center: tuple[float, float]
+    # A list of two, not a tuple: FastAPI renders a tuple as a schema OpenAPI 3.1 rejects.
+    center: Annotated[list[float], Field(min_length=2, max_length=2)]
     zoom: int
     live_interval_s: float
 

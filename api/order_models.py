@@ -395,4 +395,5 @@ class SchedulePublic(BaseModel):
 
 ReportBy = Literal["elder", "caregiver"]
 ReportFormat = Literal["json", "csv"]
-MonthParam = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+# Years 1900-2999: year 0 or 9999-12 (whose next month is year 10000) cannot be a date.
+MonthParam = Annotated[str, StringConstraints(pattern=r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$")]

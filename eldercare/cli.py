@@ -53,10 +53,13 @@ def _shown(broker_url: str) -> str:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from eldercare.logs import configure
+
+    try:
+        fmt = load_settings().log_format
+    except SettingsError:  # the command's own settings load reports it
+        fmt = "text"
+    configure(fmt, logging.INFO if verbose else logging.WARNING)
 
 
 @app.command()
@@ -195,8 +198,40 @@ def _run_api(
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="warning",
+        log_config=None,  # uvicorn's records go through eldercare.logs like the rest
         ws_ping_interval=20,
     )
+
+
+@app.command()
+def status(
+    url: Annotated[
+        str | None, typer.Option(help="The API's base URL (default from settings).")
+    ] = None,
+    as_json: JsonOpt = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 5.0,
+) -> None:
+    """The health of every part; exit code 1 when anything is unhealthy."""
+    from eldercare.status import assess, probe
+
+    if url is None:
+        settings = _settings()
+        host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+        url = f"http://{host}:{settings.api_port}"
+    report = assess(url, probe(url, timeout))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"杏北 Care 状态 status — {url}")
+        for column in ("部分 Part", "状态 State", "详情 Detail"):
+            table.add_column(column)
+        for c in report.checks:
+            state = "[green]正常 OK[/green]" if c.ok else "[red]异常 FAIL[/red]"
+            table.add_row(c.label, state, c.detail)
+        Console().print(table)
+    raise typer.Exit(0 if report.healthy else 1)
 
 
 @app.command()

@@ -143,6 +143,25 @@ class Settings(BaseSettings):
         default=3600, gt=0, description="How often the API prunes data past the retention period."
     )
 
+    # --- observability and flood control --------------------------------------
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at /metrics (unauthenticated, by Prometheus"
+        " convention: in production bind or filter it at the reverse proxy).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as JSON objects (one per line)."
+    )
+    flood_rate_per_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Messages a second one device may send, sustained; beyond it (and the"
+        " burst) messages are quarantined as rate_limited. One buffered array is one message.",
+    )
+    flood_burst: int = Field(
+        default=50, ge=1, description="Messages one device may send at once before the limit."
+    )
+
     @field_validator("database_url", "broker_url", "secret_key", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:

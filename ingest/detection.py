@@ -27,6 +27,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from eldercare import logs
 from ingest.detection_process import SEQ, STOP, Counters, Options, main
 from ingest.detection_wire import Item, encode_batch
 
@@ -207,7 +208,11 @@ class DetectionWorker:
     def _spawn(self) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
         options = Options(
-            **{**self.options.__dict__, "log_level": logging.getLogger().getEffectiveLevel()}
+            **{
+                **self.options.__dict__,
+                "log_level": logging.getLogger().getEffectiveLevel(),
+                "log_format": logs.current_format(),
+            }
         )
         process = self._ctx.Process(
             target=main,

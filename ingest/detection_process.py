@@ -29,11 +29,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
 from alerts.engine import DetectionEngine, settle_heap
+from eldercare import logs
 from ingest.detection_notify import announce
 from ingest.detection_profiles import ProfileLoader
 from ingest.detection_snapshots import SnapshotStore
@@ -69,6 +70,7 @@ class Options:
     batch_max: int = 5000
     linger_s: float = 0.05
     log_level: int = logging.WARNING
+    log_format: Literal["text", "json"] = "text"  # as the parent's (eldercare.logs)
 
 
 def _utcnow() -> datetime:
@@ -81,7 +83,7 @@ class _ParentGone(Exception):
 
 def main(database_url: str, link: Connection, counters: Any, options: Options) -> None:
     """The process's entry point (``multiprocessing`` spawn target)."""
-    logging.basicConfig(level=options.log_level, format=LOG_FORMAT)
+    logs.configure(options.log_format, options.log_level, LOG_FORMAT)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = DetectionLoop(database_url, link, counters, options)
     signal.signal(signal.SIGTERM, lambda *_: loop.request_stop())

@@ -43,15 +43,18 @@ from eldercare.settings import Settings
 from ingest.batch import Assembled, Inbound, assemble, reject_by_database
 from ingest.detection import DetectionWorker
 from ingest.directory import DeviceDirectory
+from ingest.flood import NO_DEVICE, FloodGate, Refused, quarantine_rows
 from ingest.stats import IngestStats
 from protocol.decode import Limits
 from protocol.topics import ROOT, parse_topic
 from storage import timeseries
-from storage.writer import write_batch
+from storage.writer import WriteResult, write_batch
 
 log = logging.getLogger("eldercare.ingest")
 SUBSCRIPTION = f"{ROOT}/#"
 MAINTENANCE_EVERY_S = 3600.0
+LAG_SAMPLE = 256  # readings per batch whose device-time -> commit lag feeds the metrics
+FLOOD_WARN_EVERY_S = 60.0
 
 OnCommit = Callable[[Assembled], None]
 T = TypeVar("T")
@@ -83,6 +86,8 @@ class IngestService:
             max_future=timedelta(seconds=settings.max_future_s),
         )
         self.directory = DeviceDirectory()
+        self.flood = FloodGate(settings.flood_rate_per_s, settings.flood_burst)
+        self._flood_warned: dict[str, float] = {}
         self._queue: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self._generation = 0
         self._stop = threading.Event()
@@ -220,7 +225,10 @@ class IngestService:
             if not messages:
                 self._with_db(self._maintain)
                 continue
-            assembled = self._with_db(lambda conn, m=messages: self._write(conn, m))
+            # Judged once per message, before any retry: a database outage must not
+            # charge a device twice for the same message.
+            admitted, refused = self._gate(messages)
+            assembled = self._with_db(lambda conn, a=admitted, r=refused: self._write(conn, a, r))
             if assembled is None:  # stopping while the database is away: nothing acked
                 return
             generation = self._generation
@@ -235,7 +243,47 @@ class IngestService:
                 except Exception:  # a slow or broken listener must not stop ingest
                     log.exception("on_commit listener failed")
 
-    def _write(self, conn: psycopg.Connection, messages: list[Inbound]) -> Assembled:
+    def _gate(self, messages: list[Inbound]) -> tuple[list[Inbound], list[Refused]]:
+        admitted: list[Inbound] = []
+        refused: list[Refused] = []
+        for m in messages:
+            parsed = parse_topic(m.topic)
+            device = parsed[0] if parsed is not None else NO_DEVICE
+            if self.flood.admit(device, m.received_at.timestamp()):
+                admitted.append(m)
+            else:
+                refused.append(Refused(m.received_at, m.topic, parsed and parsed[0], m.payload))
+                self._warn_flood(device)
+        return admitted, refused
+
+    def _warn_flood(self, device: str) -> None:
+        now = time.monotonic()
+        if now - self._flood_warned.get(device, float("-inf")) >= FLOOD_WARN_EVERY_S:
+            if len(self._flood_warned) > 10_000:  # many made-up device ids: forget, warn again
+                self._flood_warned.clear()
+            self._flood_warned[device] = now
+            log.warning(
+                "device %s is over its message rate; excess is quarantined as rate_limited",
+                device or "(no device)",
+                extra={"device_id": device or None},
+            )
+
+    def _refused_batch(self, assembled: Assembled, refused: list[Refused]) -> None:
+        if refused:
+            assembled.batch.quarantine.extend(
+                quarantine_rows(
+                    refused,
+                    self.settings.flood_rate_per_s,
+                    self.settings.flood_burst,
+                    self.settings.quarantine_raw_bytes,
+                )
+            )
+            reason = "rate_limited"
+            assembled.rejected[reason] = assembled.rejected.get(reason, 0) + len(refused)
+
+    def _write(
+        self, conn: psycopg.Connection, messages: list[Inbound], refused: list[Refused]
+    ) -> Assembled:
         now = time.monotonic()
         self.directory.refresh_if_due(conn, now)
         ids = [p[0] for m in messages if (p := parse_topic(m.topic)) is not None]
@@ -243,6 +291,8 @@ class IngestService:
         conn.commit()
         raw_limit = self.settings.quarantine_raw_bytes
         assembled = assemble(messages, self.directory.lookup, self.limits, raw_limit)
+        self._refused_batch(assembled, refused)
+        started = time.perf_counter()
         try:
             result = write_batch(conn, assembled.batch)
         except psycopg.OperationalError:
@@ -252,15 +302,24 @@ class IngestService:
             # quarantine it, keep the rest.  Slow, and only on this rare path.
             log.exception("batch refused by the database; writing message by message")
             conn.rollback()
-            return self._write_each(conn, messages)
-        self._record(messages, assembled, result.stored, result.duplicates)
+            return self._write_each(conn, messages, refused)
+        commit_s = time.perf_counter() - started
+        self._record(messages, len(refused), assembled, result, commit_s)
         return assembled
 
-    def _write_each(self, conn: psycopg.Connection, messages: list[Inbound]) -> Assembled:
+    def _write_each(
+        self, conn: psycopg.Connection, messages: list[Inbound], refused: list[Refused]
+    ) -> Assembled:
         raw_limit = self.settings.quarantine_raw_bytes
         merged = assemble([], self.directory.lookup, self.limits, raw_limit)
+        if refused:
+            self._refused_batch(merged, refused)
+            started = time.perf_counter()
+            result = write_batch(conn, merged.batch)
+            self._record([], len(refused), merged, result, time.perf_counter() - started)
         for m in messages:
             one = assemble([m], self.directory.lookup, self.limits, raw_limit)
+            started = time.perf_counter()
             try:
                 result = write_batch(conn, one.batch)
             except psycopg.OperationalError:
@@ -269,21 +328,31 @@ class IngestService:
                 conn.rollback()
                 one = reject_by_database(m, str(exc), raw_limit)
                 result = write_batch(conn, one.batch)
-            self._record([m], one, result.stored, result.duplicates)
+            self._record([m], 0, one, result, time.perf_counter() - started)
             merged.readings.extend(one.readings)
             merged.live.update(one.live)
         return merged
 
     def _record(
-        self, messages: list[Inbound], assembled: Assembled, stored: dict[str, int], dups: int
+        self,
+        messages: list[Inbound],
+        refused: int,
+        assembled: Assembled,
+        result: WriteResult,
+        commit_s: float,
     ) -> None:
-        lag = (datetime.now(UTC) - messages[0].received_at).total_seconds()
+        now = datetime.now(UTC)
+        lag = (now - messages[0].received_at).total_seconds() if messages else 0.0
+        readings = assembled.readings
+        step = max(1, len(readings) // LAG_SAMPLE)
         self.stats.record(
-            messages=len(messages),
-            stored=stored,
-            duplicates=dups + assembled.duplicates,
+            messages=len(messages) + refused,
+            stored=result.stored,
+            duplicates=result.duplicates + assembled.duplicates,
             rejected=assembled.rejected,
             lag_s=lag,
+            commit_s=commit_s,
+            lags_s=[(now - r.ts).total_seconds() for _, r in readings[::step]],
         )
 
     def _maintain(self, conn: psycopg.Connection) -> None:

@@ -47,6 +47,7 @@ class Reason(StrEnum):
     CLOCK_SKEW = "clock_skew"
     UNKNOWN_DEVICE = "unknown_device"
     REJECTED_BY_DATABASE = "rejected_by_database"  # passed validation, refused by a constraint
+    RATE_LIMITED = "rate_limited"  # over the device's message rate (ingest.flood)
 
 
 @dataclass(frozen=True, slots=True)

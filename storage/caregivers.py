@@ -100,7 +100,7 @@ async def update_caregiver(
 
 
 def _value(column: str, value: Any) -> Any:
-    if column == "skills":
+    if column == "skills" and value is not None:  # null: refused by NOT NULL, a 422
         return sorted({str(getattr(s, "value", s)) for s in value})
     return value
 

@@ -130,6 +130,10 @@ def test_settings(**overrides: object) -> Settings:
         "ingest_client_id": f"xb-test-{uuid.uuid4().hex[:8]}",
         "ingest_session_expiry_s": 120,
         "ingest_linger_ms": 5,
+        # Tests stream fast from a few devices as a stand-in for many; the flood limit
+        # has its own tests (test_flood.py), which set it explicitly.
+        "flood_rate_per_s": 1e6,
+        "flood_burst": 1_000_000,
     }
     base.update(overrides)
     return Settings(_env_file=None, **base)  # type: ignore[arg-type]
@@ -240,6 +244,8 @@ def eldercare_env(database_url: str, broker_url: str, **extra: str) -> dict[str,
         ELDERCARE_INGEST_LINGER_MS="5",
         ELDERCARE_LIVE_INTERVAL_S="0.3",
         ELDERCARE_DETECTION_TICK_S="1",
+        ELDERCARE_FLOOD_RATE_PER_S="1000000",  # as in test_settings
+        ELDERCARE_FLOOD_BURST="1000000",
     )
     env.update(extra)
     return env

@@ -57,7 +57,10 @@ export class CaregiverLayer {
 
   _tooltip(rec) {
     const c = rec.c;
-    rec.m.setTooltipContent(t('caregiver.tip', { name: c.name ?? `#${c.id}`, n: c.active_orders ?? 0 }));
+    // An element, not a string: Leaflet puts a string in as HTML, and names are data.
+    const tip = document.createElement('span');
+    tip.textContent = t('caregiver.tip', { name: c.name ?? `#${c.id}`, n: c.active_orders ?? 0 });
+    rec.m.setTooltipContent(tip);
   }
 
   _icon(c) {

@@ -72,7 +72,8 @@ export class LiveMap {
     this.group.on('mouseover', (e) => {
       const rec = this.dots.get(e.propagatedFrom.options.elderId);
       if (!rec) return;
-      this.hoverTip.setLatLng(rec.m.getLatLng()).setContent(rec.name || String(rec.id));
+      // An element, not a string: Leaflet puts a string in as HTML, and names are data.
+      this.hoverTip.setLatLng(rec.m.getLatLng()).setContent(textElement(rec.name || String(rec.id)));
       map.openTooltip(this.hoverTip);
     });
     this.group.on('mouseout', () => map.closeTooltip(this.hoverTip));
@@ -120,7 +121,7 @@ export class LiveMap {
           const name = f.properties && f.properties.name;
           const kind = kindOf(f);
           if (name && (kind === 'compound' || kind === 'street')) {
-            layer.bindTooltip(String(name), {
+            layer.bindTooltip(textElement(String(name)), {
               permanent: true, direction: 'center', className: `${kind}-label`, interactive: false,
             });
           }
@@ -331,4 +332,11 @@ export class LiveMap {
 
 function kindOf(f) {
   return (f && f.properties && f.properties.kind) || 'other';
+}
+
+// Text for a Leaflet tooltip, never parsed as HTML.
+function textElement(text) {
+  const span = document.createElement('span');
+  span.textContent = text;
+  return span;
 }
