@@ -24,6 +24,16 @@ NO_DEVICE = ""  # the bucket shared by messages whose topic names no device
 PRUNE_ABOVE = 10_000  # buckets kept before the full (idle) ones are forgotten
 
 
+def bucket_key(device_id: str, channel: str) -> str:
+    """Events (SOS, fall, cancel) draw on a bucket of their own: a watch whose vitals
+    run away must still get its wearer's SOS through.
+
+    >>> bucket_key("w-1", "vitals") == bucket_key("w-1", "location"), bucket_key("w-1", "event")
+    (True, 'w-1/event')
+    """
+    return f"{device_id}/event" if channel == "event" else device_id
+
+
 @dataclass(slots=True)
 class FloodGate:
     """Token bucket per device: ``rate`` messages a second sustained, ``burst`` at once."""

@@ -43,7 +43,7 @@ from eldercare.settings import Settings
 from ingest.batch import Assembled, Inbound, assemble, reject_by_database
 from ingest.detection import DetectionWorker
 from ingest.directory import DeviceDirectory
-from ingest.flood import NO_DEVICE, FloodGate, Refused, quarantine_rows
+from ingest.flood import NO_DEVICE, FloodGate, Refused, bucket_key, quarantine_rows
 from ingest.stats import IngestStats
 from protocol.decode import Limits
 from protocol.topics import ROOT, parse_topic
@@ -249,7 +249,8 @@ class IngestService:
         for m in messages:
             parsed = parse_topic(m.topic)
             device = parsed[0] if parsed is not None else NO_DEVICE
-            if self.flood.admit(device, m.received_at.timestamp()):
+            key = bucket_key(device, parsed[1]) if parsed is not None else NO_DEVICE
+            if self.flood.admit(key, m.received_at.timestamp()):
                 admitted.append(m)
             else:
                 refused.append(Refused(m.received_at, m.topic, parsed and parsed[0], m.payload))

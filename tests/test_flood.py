@@ -151,3 +151,20 @@ def test_a_flooding_device_is_limited_while_twenty_others_are_stored_promptly(
     assert in_rows == refused  # the rows say how many they stand for
     assert 0 < len(rows) < refused / 10  # collapsed: a few rows, not one per refusal
     assert ingest.connected
+
+    # Its wearer presses SOS in the middle of the runaway: the event has its own allowance.
+    flooder = Publisher(broker_url)
+    try:
+        for i in range(200):
+            flooder.publish(
+                T.format("flooder", "vitals"), {"ts": base_ms + i, "seq": 10_000 + i}, wait=False
+            )
+        flooder.publish(
+            T.format("flooder", "event"), {"ts": int(time.time() * 1000), "seq": 1, "type": "sos"}
+        )
+    finally:
+        flooder.close()
+    wait_until(
+        lambda: _count(db, "SELECT count(*) FROM device_events WHERE device_id = 'flooder'") == 1,
+        timeout=30,
+    )
