@@ -325,13 +325,15 @@ class LiveSystem:
 
     admin_headers: dict[str, str] = field(default_factory=dict)
 
+    def auth(self) -> dict[str, str]:
+        """An administrator's ``Authorization`` header (signed in on first use)."""
+        if not self.admin_headers:
+            self.admin_headers = self.headers_for(ADMIN_LOGIN, "admin")
+        return self.admin_headers
+
     def http(self) -> httpx.Client:
         """A client signed in as an administrator."""
-        client = httpx.Client(base_url=self.base_url, timeout=10)
-        if not self.admin_headers:
-            self.admin_headers = signed_in_as(client, self.database_url)
-        client.headers.update(self.admin_headers)
-        return client
+        return httpx.Client(base_url=self.base_url, timeout=10, headers=self.auth())
 
     def headers_for(self, login: str, role: str, **kw: Any) -> dict[str, str]:
         with httpx.Client(base_url=self.base_url, timeout=10) as client:
