@@ -71,6 +71,7 @@ class LiveHub:
         self.sent_messages = 0
         self.feeds: list[MessageFeed] = []  # typed messages sent on the same socket
         self.scope_refresh_s = SCOPE_REFRESH_S
+        self.ping_every_s = PING_EVERY_S
 
     # --- producer side: any thread -------------------------------------------
 
@@ -182,7 +183,7 @@ class LiveHub:
             while not receiver.done():
                 woken = asyncio.ensure_future(client.wake.wait())
                 await asyncio.wait(
-                    {woken, receiver}, timeout=PING_EVERY_S, return_when=asyncio.FIRST_COMPLETED
+                    {woken, receiver}, timeout=self.ping_every_s, return_when=asyncio.FIRST_COMPLETED
                 )
                 woken.cancel()
                 if receiver.done():  # the client left (or the server is shutting down)
