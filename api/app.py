@@ -150,7 +150,12 @@ def _dashboard(app: FastAPI) -> None:
         async def index() -> FileResponse:
             return FileResponse(dashboard.INDEX_HTML)
 
-        # The caregiver's phone page (/caregiver/?id=12); "/caregiver" redirects here.
+        # The caregiver's phone page (signed in as a caregiver); "/caregiver" redirects here.
         @app.get("/caregiver/", include_in_schema=False)
         async def caregiver_page() -> FileResponse:
             return FileResponse(dashboard.CAREGIVER_HTML)
+
+        # Pages are public files: the data behind them needs a token, which this gives.
+        @app.get("/login/", include_in_schema=False)
+        async def login_page() -> FileResponse:
+            return FileResponse(dashboard.LOGIN_HTML)

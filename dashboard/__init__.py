@@ -13,5 +13,7 @@ STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
 INDEX_HTML: Path = STATIC_DIR / "index.html"
 # The caregiver's mobile page, served at ``/caregiver/``.
 CAREGIVER_HTML: Path = STATIC_DIR / "caregiver.html"
+# The sign-in page, served at ``/login/``; every other page sends a signed-out user here.
+LOGIN_HTML: Path = STATIC_DIR / "login.html"
 
-__all__ = ["CAREGIVER_HTML", "INDEX_HTML", "STATIC_DIR"]
+__all__ = ["CAREGIVER_HTML", "INDEX_HTML", "LOGIN_HTML", "STATIC_DIR"]

@@ -270,7 +270,11 @@ def sign_in(client: httpx.Client, login: str, password: str = TEST_PASSWORD) -> 
 
 
 def signed_in_as(
-    client: httpx.Client, database_url: str, login: str = ADMIN_LOGIN, role: str = "admin", **kw: Any
+    client: httpx.Client,
+    database_url: str,
+    login: str = ADMIN_LOGIN,
+    role: str = "admin",
+    **kw: Any,
 ) -> dict[str, str]:
     """Make sure ``login`` exists with ``role`` and sign in: the header to send."""
     with psycopg.connect(database_url) as conn:
@@ -338,6 +342,22 @@ class LiveSystem:
     def headers_for(self, login: str, role: str, **kw: Any) -> dict[str, str]:
         with httpx.Client(base_url=self.base_url, timeout=10) as client:
             return signed_in_as(client, self.database_url, login, role, **kw)
+
+    def sign_in_page(
+        self,
+        page: Any,
+        next_path: str = "/",
+        login: str = ADMIN_LOGIN,
+        role: str = "admin",
+        **kw: Any,
+    ) -> None:
+        """Sign in through the real login page (a Playwright ``page``) and land on ``next_path``."""
+        self.headers_for(login, role, **kw)  # the account exists with the test password
+        page.goto(f"{self.base_url}/login/?next={next_path}")
+        page.fill("#login-name", login)
+        page.fill("#login-password", TEST_PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(f"{self.base_url}{next_path}")
 
     @property
     def ws_url(self) -> str:
