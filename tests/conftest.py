@@ -359,6 +359,16 @@ class LiveSystem:
         page.click("#login-submit")
         page.wait_for_url(f"{self.base_url}{next_path}")
 
+    def open_signed_in(self, page: Any, path: str = "/") -> None:
+        """Open ``path`` in ``page`` with a session signed in on the login page of another
+        tab: ``page`` itself has had no click (the browser still holds audio back)."""
+        tab = page.context.new_page()
+        self.sign_in_page(tab, path)
+        session = tab.evaluate("sessionStorage.getItem('xingbei.session')")
+        tab.close()
+        page.add_init_script(f"sessionStorage.setItem('xingbei.session', {json.dumps(session)})")
+        page.goto(f"{self.base_url}{path}")
+
     @property
     def ws_url(self) -> str:
         return self.base_url.replace("http", "ws", 1) + "/ws/live"
