@@ -577,3 +577,48 @@ def test_a_browser_signs_in_to_the_live_socket_with_the_bearer_subprotocol(cast:
     with cast.client.websocket_connect("/ws/live", subprotocols=["bearer", token]) as ws:
         assert ws.accepted_subprotocol == "bearer"
         assert ws.receive_json()["type"] in ("ping", "update", "alert", "order", "caregiver")
+
+
+def test_a_new_order_brings_its_elder_onto_the_caregivers_socket_and_sign_out_closes_it(
+    cast: Cast,
+) -> None:
+    w = make_world(cast)
+    hub = cast.client.app.state.hub  # type: ignore[attr-defined]
+    hub.scope_refresh_s = 0.2
+    elder = w.ids["A"]["elder"]
+    session = sign_in(cast.client, cast.logins[CARER_IDLE])  # its own, to sign out below
+    try:
+        with cast.client.websocket_connect("/ws/live", headers=dict(session)) as ws:
+            hub.publish({elder: {"lat": 34.8671, "lon": 110.4471, "name": "老人A"}})
+            assert elder not in _received(_messages_until(ws, lambda got: True))["elder"]
+            # Staff offer this caregiver an order for the elder: the elder comes into view,
+            # with the state the hub already has (not only the next change).
+            r = cast.client.post(
+                "/api/v1/orders",
+                json={"elder_id": elder, "kind": "meal"},
+                headers=cast.headers[STAFF_A],
+            )
+            assert r.status_code == 201, r.text
+            r = cast.client.post(
+                f"/api/v1/orders/{r.json()['id']}/steps",
+                json={"action": "assign", "caregiver_id": cast.caregivers["idle"]},
+                headers=cast.headers[STAFF_A],
+            )
+            assert r.status_code == 200, r.text
+            got = _messages_until(ws, lambda got: elder in _received(got)["elder"])
+            update = next(
+                e
+                for m in got
+                if m["type"] == "update"
+                for e in m["elders"]
+                if e["elder_id"] == elder
+            )
+            assert update["lat"] == 34.8671
+            # Signing out ends the socket too.
+            assert cast.client.post("/api/v1/auth/logout", headers=session).status_code == 204
+            with pytest.raises(WebSocketDisconnect) as closed:
+                while True:
+                    ws.receive_json()
+            assert closed.value.code == 4401
+    finally:
+        hub.scope_refresh_s = 10.0
