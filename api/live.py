@@ -183,7 +183,9 @@ class LiveHub:
             while not receiver.done():
                 woken = asyncio.ensure_future(client.wake.wait())
                 await asyncio.wait(
-                    {woken, receiver}, timeout=self.ping_every_s, return_when=asyncio.FIRST_COMPLETED
+                    {woken, receiver},
+                    timeout=self.ping_every_s,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 woken.cancel()
                 if receiver.done():  # the client left (or the server is shutting down)
