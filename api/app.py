@@ -24,9 +24,11 @@ from api.escalator import Escalator
 from api.live import LiveHub
 from api.order_feed import ServiceHub
 from api.routes import alerts, health, live, quarantine, readings, registry
+from api.routes import audit as audit_routes
 from api.routes import auth as auth_routes
 from api.routes import caregivers as caregiver_routes
 from api.routes import device_credentials as device_credential_routes
+from api.routes import family as family_routes
 from api.routes import orders as order_routes
 from api.routes import reports as report_routes
 from api.routes import service_plans as service_plan_routes
@@ -35,6 +37,7 @@ from ingest.batch import Assembled
 from storage import readings as stored_readings
 from storage import registry as stored_registry
 from storage.registry import Conflict, NotFound
+from storage.retention import RetentionJob
 
 
 def create_app(settings: Settings, database_url: str, *, ingest: Any | None = None) -> FastAPI:
@@ -68,11 +71,18 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
             publish_order=hub.publish_order,
             publish_alert=hub.publish_alert,
             publish_caregiver=hub.publish_caregiver,
-            position_retention=timedelta(days=settings.retention_days),
+            # retention_days 0 keeps everything: a century is "forever" for a trim.
+            position_retention=timedelta(days=settings.retention_days or 36_500),
             max_backfill=timedelta(hours=settings.max_backfill_hours),
         )
         app.state.dispatcher = dispatcher
         dispatching = asyncio.create_task(dispatcher.run(), name="dispatcher")
+        app.state.retention = RetentionJob(
+            database_url,
+            retention_days=settings.retention_days,
+            interval_s=settings.retention_interval_s,
+        )
+        pruning = asyncio.create_task(app.state.retention.run(), name="retention")
         try:
             yield
         finally:
@@ -82,12 +92,15 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
             task.cancel()
             escalator.cancel()
             dispatching.cancel()
+            pruning.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             with contextlib.suppress(asyncio.CancelledError):
                 await escalator
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatching
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             await pool.close()
 
     app = FastAPI(
@@ -109,6 +122,8 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
     app.state.signing_key = signing_key(settings)
     app.include_router(auth_routes.router)
     app.include_router(device_credential_routes.router)
+    app.include_router(family_routes.router)
+    app.include_router(audit_routes.router)
     _errors(app)
     _dashboard(app)
     return app
@@ -159,3 +174,8 @@ def _dashboard(app: FastAPI) -> None:
         @app.get("/login/", include_in_schema=False)
         async def login_page() -> FileResponse:
             return FileResponse(dashboard.LOGIN_HTML)
+
+        # The family member's phone page; it signs in itself.
+        @app.get("/family/", include_in_schema=False)
+        async def family_page() -> FileResponse:
+            return FileResponse(dashboard.FAMILY_HTML)

@@ -15,5 +15,7 @@ INDEX_HTML: Path = STATIC_DIR / "index.html"
 CAREGIVER_HTML: Path = STATIC_DIR / "caregiver.html"
 # The sign-in page, served at ``/login/``; every other page sends a signed-out user here.
 LOGIN_HTML: Path = STATIC_DIR / "login.html"
+# The family member's mobile page (signs in on the page), served at ``/family/``.
+FAMILY_HTML: Path = STATIC_DIR / "family.html"
 
-__all__ = ["CAREGIVER_HTML", "INDEX_HTML", "LOGIN_HTML", "STATIC_DIR"]
+__all__ = ["CAREGIVER_HTML", "FAMILY_HTML", "INDEX_HTML", "LOGIN_HTML", "STATIC_DIR"]

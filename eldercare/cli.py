@@ -563,6 +563,45 @@ async def _create_user(
         )
 
 
+retention_app = typer.Typer(no_args_is_help=True, help="Time-series retention.")
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(json_out: JsonOpt = False) -> None:
+    """Delete time series and quarantine older than ELDERCARE_RETENTION_DAYS now (the
+    API also does this every ELDERCARE_RETENTION_INTERVAL_S)."""
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from eldercare.runtime import bring_up
+    from storage.retention import prune
+
+    settings = _settings()
+    try:
+        rt = bring_up(settings, broker=False)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        with psycopg.connect(rt.database_url) as conn:
+            done = prune(conn, now=datetime.now(UTC), retention_days=settings.retention_days)
+    finally:
+        rt.close()
+    if json_out:
+        typer.echo(json.dumps(asdict(done), default=str))
+    elif done.skipped:
+        console.print(f"[yellow]retention skipped[/yellow]: {done.skipped}")
+    elif done.cutoff is None:
+        console.print("retention: ELDERCARE_RETENTION_DAYS=0, everything is kept")
+    else:
+        console.print(
+            f"[green]retention[/green]: removed what is older than {done.cutoff.isoformat()}:"
+            f" rows {done.rows}, partitions/chunks dropped {done.dropped}"
+        )
+
+
 @app.command("report")
 def report_command(
     month: Annotated[

@@ -100,7 +100,12 @@ class Settings(BaseSettings):
     timescale: Literal["auto", "on", "off"] = Field(
         default="auto", description="Use TimescaleDB when the extension is installed (auto)."
     )
-    retention_days: int = Field(default=400, ge=1)
+    retention_days: int = Field(
+        default=400,
+        ge=0,
+        description="Days time series (vitals, positions, device events, quarantine) are kept;"
+        " 0 = forever.",
+    )
     partitions_ahead_days: int = Field(default=3, ge=1)
 
     # --- people and access ----------------------------------------------------
@@ -129,6 +134,13 @@ class Settings(BaseSettings):
         # A dot, which no device id may contain, so the account never shares a name with a device.
         pattern=r"^[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*$",
         description="MQTT account of the ingest and backend (subscribes to every device).",
+    )
+
+    # --- retention ------------------------------------------------------------
+    # Enforced by every API process (storage/retention.py) and `eldercare retention run`;
+    # the period itself is ``retention_days`` above.
+    retention_interval_s: float = Field(
+        default=3600, gt=0, description="How often the API prunes data past the retention period."
     )
 
     @field_validator("database_url", "broker_url", "secret_key", mode="before")
@@ -160,7 +172,7 @@ class Settings(BaseSettings):
                 " `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), or leave it"
                 " empty to have one generated into the data folder"
             )
-        if self.max_backfill_hours * 3600 > self.retention_days * 86400:
+        if self.retention_days and self.max_backfill_hours * 3600 > self.retention_days * 86400:
             raise SettingsError("ELDERCARE_MAX_BACKFILL_HOURS cannot exceed the retention period")
         return self
 

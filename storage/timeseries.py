@@ -120,10 +120,11 @@ def create(conn: psycopg.Connection, *, timescale: bool, retention_days: int) ->
                 ).format(sql.Identifier(table.name))
             )
             conn.execute("SELECT add_compression_policy(%s, interval '7 days')", (table.name,))
-            conn.execute(
-                "SELECT add_retention_policy(%s, make_interval(days => %s))",
-                (table.name, retention_days),
-            )
+            if retention_days > 0:  # 0 = keep forever
+                conn.execute(
+                    "SELECT add_retention_policy(%s, make_interval(days => %s))",
+                    (table.name, retention_days),
+                )
     conn.execute(
         "CREATE TABLE storage_flavour (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
         " timescale boolean NOT NULL)"
@@ -153,7 +154,8 @@ def maintain(
         return {"created": 0, "dropped": 0}
     created = dropped = 0
     today = now.astimezone(UTC).date()
-    horizon = today - timedelta(days=retention_days)
+    # retention_days 0 keeps everything (date.min: no partition is ever past it).
+    horizon = today - timedelta(days=retention_days) if retention_days > 0 else date.min
     for table in TABLES:
         existing = {
             name

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from alerts.core import Severity
 from alerts.lifecycle import IllegalTransition
+from api import audit_trail
 from api.access import scoped, visible
 from api.alert_models import (
     AcknowledgeRequest,
@@ -133,12 +134,17 @@ async def acknowledge(
     scope: AckAlerts,
     request: Request,
     background: BackgroundTasks,
+    who: audit_trail.OptionalUserDep,
 ) -> Any:
     await _alert_in_scope(conn, scope, alert_id)
     try:
         alert = await stored.acknowledge(conn, alert_id, body.by, body.note, datetime.now(UTC))
     except IllegalTransition as exc:
         return _conflict(exc)
+    await audit_trail.record(
+        conn, request, who, "alert.acknowledge", elder_id=alert["elder_id"],
+        object_kind="alert", object_id=alert_id, detail={"by": body.by}, login=body.by,
+    )  # fmt: skip
     background.add_task(_publisher(request).publish_alert, alert)
     return AlertPublic(**alert)
 
@@ -151,6 +157,7 @@ async def resolve(
     scope: AckAlerts,
     request: Request,
     background: BackgroundTasks,
+    who: audit_trail.OptionalUserDep,
 ) -> Any:
     """Resolve with an outcome; an alert still open is acknowledged by the same person."""
     await _alert_in_scope(conn, scope, alert_id)
@@ -160,6 +167,10 @@ async def resolve(
         )
     except IllegalTransition as exc:
         return _conflict(exc)
+    await audit_trail.record(
+        conn, request, who, "alert.resolve", elder_id=alert["elder_id"], object_kind="alert",
+        object_id=alert_id, detail={"by": body.by, "outcome": alert["outcome"]}, login=body.by,
+    )  # fmt: skip
     background.add_task(_publisher(request).publish_alert, alert)
     return AlertPublic(**alert)
 
