@@ -293,8 +293,9 @@ def make_world(cast: Cast) -> World:
     now = datetime.now(UTC)
     with psycopg.connect(cast.database_url) as conn:
         # Only this world's objects: a list then holds exactly what the scope reaches.
-        conn.execute("TRUNCATE elders, devices, service_schedules RESTART IDENTITY CASCADE")
-        conn.execute("DELETE FROM caregiver_shifts")
+        # (DELETE, not TRUNCATE: the running app's background jobs read these tables.)
+        for table in ("devices", "elders", "caregiver_shifts"):
+            conn.execute(f"DELETE FROM {table}")  # elders cascade to orders, alerts, links
         for side in "AB":
             tag = uuid.uuid4().hex[:8]
             elder = _one(
