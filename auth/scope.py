@@ -97,8 +97,3 @@ class Scope:
         if self.role is Role.caregiver:
             return -1 if self.caregiver_id is None else self.caregiver_id
         return None
-
-
-def everything(user_id: int = 0) -> Scope:
-    """The administrator's scope (and the system's)."""
-    return Scope(Role.admin, user_id, None, None, None, None)
