@@ -1,66 +1,41 @@
-"""Who is asking: the ``X-Eldercare-Actor`` header, until accounts exist.
+"""Who acts on an order: the signed-in user, as the order lifecycle names people.
 
-The header reads ``<role>:<id>`` (``caregiver:12``, ``staff:1``, ``system``); a request
-without it is the dashboard, ``staff:0``.  Issue 5 replaces this one dependency with the
-logged-in user, so every route that needs to know who acts asks for :data:`ActorDep`
-and nothing else reads the header.
+A caregiver's account acts as their caregiver (``caregiver:12``), staff and
+administrators as ``staff:<user id>``, a family member as ``family:<user id>``.  Nothing
+an HTTP client sends can make it someone else; ``system`` is for the dispatcher and
+timers inside the process only.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Final
+from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends
 
+from api.auth_deps import CurrentUser, CurrentUserDep
+from auth.roles import Role as UserRole
 from orders.lifecycle import Actor, Role
 
-HEADER: Final = "X-Eldercare-Actor"
-DASHBOARD: Final = Actor(Role.STAFF, 0)
-_FORM: Final = re.compile(r"^(?P<role>[a-z]+)(?::(?P<id>\d{1,18}))?$")
 
-
-def parse_actor(value: str | None) -> Actor:
-    """The actor a header value names; ``ValueError`` saying what is wrong otherwise.
-
-    >>> parse_actor("caregiver:12"), parse_actor(None) == DASHBOARD
-    (Actor(role=<Role.CAREGIVER: 'caregiver'>, id=12), True)
-    >>> parse_actor("system").id is None
-    True
+def actor_of(user: CurrentUser) -> Actor:
     """
-    if value is None:
-        return DASHBOARD
-    m = _FORM.match(value.strip())
-    roles = ", ".join(r.value for r in Role)
-    if m is None:
-        raise ValueError(f"{HEADER} must be <role>:<id> with role one of {roles}, not {value!r}")
-    try:
-        role = Role(m["role"])
-    except ValueError:
-        raise ValueError(f"{HEADER}: unknown role {m['role']!r} (one of {roles})") from None
-    ident = None if m["id"] is None else int(m["id"])
-    if ident is None and role is not Role.SYSTEM:
-        raise ValueError(f"{HEADER}: a {role.value} needs an id, e.g. {role.value}:12")
-    return Actor(role, ident)
+    >>> from api.auth_deps import CurrentUser
+    >>> u = CurrentUser(id=5, login="li", display_name="李", role="caregiver",
+    ...                 community_id=1, caregiver_id=12, session_id=1)
+    >>> actor_of(u)
+    Actor(role=<Role.CAREGIVER: 'caregiver'>, id=12)
+    >>> actor_of(u.model_copy(update={"role": UserRole.admin})).role.value
+    'staff'
+    """
+    if user.role is UserRole.caregiver:
+        return Actor(Role.CAREGIVER, user.caregiver_id)
+    if user.role is UserRole.family:
+        return Actor(Role.FAMILY, user.id)
+    return Actor(Role.STAFF, user.id)
 
 
-def actor(
-    x_eldercare_actor: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            description="<role>:<id>, role one of staff, caregiver, family, elder, system;"
-            " absent = staff:0 (the dashboard)",
-        ),
-    ] = None,
-) -> Actor:
-    try:
-        return parse_actor(x_eldercare_actor)
-    except ValueError as exc:
-        # Shaped like FastAPI's own validation errors, so clients read one format.
-        raise HTTPException(
-            422, [{"loc": ["header", HEADER], "msg": str(exc), "type": "value_error"}]
-        ) from None
+def actor(user: CurrentUserDep) -> Actor:
+    return actor_of(user)
 
 
 ActorDep = Annotated[Actor, Depends(actor)]

@@ -13,8 +13,8 @@ the detection process's alerts, and the other API nodes' acknowledges, resolves 
 escalations, which each node relays after pushing them to its own dashboards.  A node
 hears its own relays too; the feed sends each version of an alert once.
 
-The hub's own loop (``LiveHub.serve``) is reused untouched: the socket it writes to is
-wrapped so that its sends and the alert sends never interleave.
+The fan-out itself is :class:`api.feed.MessageFeed`, shared with the order feed; each
+client receives only the alerts of the elders its user's scope reaches.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,9 +30,9 @@ import msgspec
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api.alert_models import AlertPublic
+from api.feed import MessageFeed
 from api.live import LiveHub
 from ingest.detection_notify import CHANNEL, announce_async, decode_payload
 from storage import alerts as stored_alerts
@@ -44,27 +42,10 @@ _ENCODE = msgspec.json.Encoder()
 log = logging.getLogger("eldercare.alerts")
 CATCH_UP_MARGIN = timedelta(seconds=60)  # writers' clocks may differ by this much
 CATCH_UP_MAX = 1000
-RECENT_MAX = 4096  # alert versions remembered to drop a repeat (a node hearing its own NOTIFY)
 
 
-class _Subscriber:
-    __slots__ = ("loop", "pending", "wake")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.pending: dict[int, dict[str, Any]] = {}  # alert id -> newest JSON-ready alert
-        self.wake = asyncio.Event()
-
-
-class AlertFeed:
-    """Thread-safe fan-out of alert messages to subscribers on one event loop."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subscribers: set[_Subscriber] = set()
-        self._recent: OrderedDict[bytes, None] = OrderedDict()
-        self.published = 0
-        self.on_sent: Callable[[dict[str, Any]], None] | None = None  # metrics (api.metrics)
+class AlertFeed(MessageFeed):
+    """The feed of ``{"type": "alert", "alert": Alert}`` messages."""
 
     def publish_alert(self, alert: dict[str, Any]) -> bool:
         """Queue ``alert`` (a storage Alert dict) for every subscriber.  Any thread.
@@ -77,66 +58,7 @@ class AlertFeed:
         except ValueError:  # a push must never break the caller (the ingest thread)
             log.exception("alert not pushed: not in the Alert shape")
             return False
-        version = _ENCODE.encode(body)
-        with self._lock:
-            if version in self._recent:
-                return False
-            self._recent[version] = None
-            if len(self._recent) > RECENT_MAX:
-                self._recent.popitem(last=False)
-            self.published += 1
-            subscribers = list(self._subscribers)
-            for sub in subscribers:
-                sub.pending[body["id"]] = body
-        for sub in subscribers:
-            with contextlib.suppress(RuntimeError):  # its loop already closed: shutting down
-                sub.loop.call_soon_threadsafe(sub.wake.set)
-        return True
-
-    def subscribe(self) -> _Subscriber:
-        sub = _Subscriber(asyncio.get_running_loop())
-        with self._lock:
-            self._subscribers.add(sub)
-        return sub
-
-    def unsubscribe(self, sub: _Subscriber) -> None:
-        with self._lock:
-            self._subscribers.discard(sub)
-
-    async def pump(self, sub: _Subscriber, socket: _SerialSocket) -> None:
-        """Send ``sub``'s alerts to ``socket`` until the connection ends."""
-        await socket.accepted.wait()
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            while True:
-                await sub.wake.wait()
-                sub.wake.clear()
-                with self._lock:
-                    pending, sub.pending = sub.pending, {}
-                for alert in pending.values():
-                    message = _ENCODE.encode({"type": "alert", "alert": alert}).decode()
-                    await socket.send_text(message)
-                    if self.on_sent is not None:
-                        self.on_sent(alert)
-
-
-class _SerialSocket:
-    """A WebSocket whose ``send_text`` calls are serialized and whose ``accept`` is known."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self._ws = websocket
-        self._send_lock = asyncio.Lock()
-        self.accepted = asyncio.Event()
-
-    async def accept(self, *args: Any, **kwargs: Any) -> None:
-        await self._ws.accept(*args, **kwargs)
-        self.accepted.set()
-
-    async def send_text(self, data: str) -> None:
-        async with self._send_lock:
-            await self._ws.send_text(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ws, name)
+        return self.publish("alert", body, _ENCODE.encode(body))
 
 
 class AlertingHub(LiveHub):
@@ -145,30 +67,19 @@ class AlertingHub(LiveHub):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.alerts = AlertFeed()
+        self.feeds.append(self.alerts)
         # Tells the other API nodes (set by the NOTIFY listener, api.alert_listener).
         self.relay: Callable[[dict[str, Any]], None] | None = None
 
     def publish_alert(self, alert: dict[str, Any]) -> None:
-        """Push ``{"type": "alert", "alert": alert}`` to every dashboard, this node's at
-        once and the other nodes' through the relay.  Any thread."""
+        """Push ``{"type": "alert", "alert": alert}`` to every dashboard that may see it,
+        this node's at once and the other nodes' through the relay.  Any thread."""
         if self.alerts.publish_alert(alert) and self.relay is not None:
             self.relay(alert)
 
     def push_heard(self, alert: dict[str, Any]) -> None:
         """An alert change heard from elsewhere: to this node's dashboards only."""
         self.alerts.publish_alert(alert)
-
-    async def serve(self, websocket: WebSocket) -> None:
-        socket = _SerialSocket(websocket)
-        sub = self.alerts.subscribe()
-        pump = asyncio.create_task(self.alerts.pump(sub, socket), name="alert-pump")
-        try:
-            await super().serve(socket)  # type: ignore[arg-type]  # a WebSocket by duck typing
-        finally:
-            self.alerts.unsubscribe(sub)
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
 
 
 class AlertListener:

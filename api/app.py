@@ -62,7 +62,7 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
         async with pool.connection() as conn:
             hub.prime(await stored_readings.latest_all(conn))
         app.state.hub = hub
-        hub.alerts.on_sent = metrics.alert_sent
+        hub.alerts.on_sent = metrics.message_sent
         if ingest is not None:
             ingest.on_commit = lambda a: _feed(hub, a)
             ingest.stats.observer = metrics
@@ -187,10 +187,15 @@ def _dashboard(app: FastAPI) -> None:
         async def index() -> FileResponse:
             return FileResponse(dashboard.INDEX_HTML)
 
-        # The caregiver's phone page (/caregiver/?id=12); "/caregiver" redirects here.
+        # The caregiver's phone page (signed in as a caregiver); "/caregiver" redirects here.
         @app.get("/caregiver/", include_in_schema=False)
         async def caregiver_page() -> FileResponse:
             return FileResponse(dashboard.CAREGIVER_HTML)
+
+        # Pages are public files: the data behind them needs a token, which this gives.
+        @app.get("/login/", include_in_schema=False)
+        async def login_page() -> FileResponse:
+            return FileResponse(dashboard.LOGIN_HTML)
 
         # The family member's phone page; it signs in itself.
         @app.get("/family/", include_in_schema=False)

@@ -127,6 +127,11 @@ class Metrics:
         for lag in lags_s:
             self.lag.observe(max(0.0, lag))
 
+    def message_sent(self, kind: str, body: dict[str, Any]) -> None:
+        """A live message went out on a WebSocket (``MessageFeed.on_sent``)."""
+        if kind == "alert":
+            self.alert_sent(body)
+
     def alert_sent(self, alert: dict[str, Any], now: datetime | None = None) -> None:
         """An alert went out on a live WebSocket: the first send of an SOS or fall alarm
         is its latency from the device's timestamp."""

@@ -7,36 +7,27 @@ staff may take them) and ``{"type": "caregiver", "caregiver": {...}}``.  Like al
 they are sent at once and coalesced per client by id, so a slow client gets each
 order's newest version once.  Other nodes' changes arrive through the dispatcher,
 which hears ``NOTIFY eldercare_orders`` and publishes here; a version this node
-already sent is dropped.  Kept apart from ``api/alert_feed.py`` so that the two
-feeds can change independently; this class only adds a second pump on the same socket.
+already sent is dropped.  The fan-out is :class:`api.feed.MessageFeed`, as for alerts;
+each client receives only the orders and caregivers its user's scope reaches.
 
 :func:`order_json` is the contract's order shape, built from a stored order.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable
 from datetime import UTC, datetime
-from typing import Any, Final
-
-import msgspec
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from typing import Any
 
 from api.alert_feed import AlertingHub
+from api.feed import MessageFeed
 from orders.catalogue import CATALOGUE
 from orders.lifecycle import Actor
 from orders.targets import breaches, deadlines
 from storage.orders import OrderRecord, allowed_for
 
 log = logging.getLogger("eldercare.orders")
-_ENCODE = msgspec.json.Encoder()
 STAFF = Actor("staff", 0)
-RECENT_MAX: Final = 4096  # versions remembered, to drop a repeat heard back from NOTIFY
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -106,97 +97,13 @@ def order_json(
     return out
 
 
-class _Subscriber:
-    __slots__ = ("loop", "pending", "wake")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.pending: dict[tuple[str, int], dict[str, Any]] = {}  # (type, id) -> message
-        self.wake = asyncio.Event()
-
-
-class ServiceFeed:
-    """Thread-safe fan-out of order and caregiver messages to subscribers."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subscribers: set[_Subscriber] = set()
-        self._recent: OrderedDict[Hashable, None] = OrderedDict()
-        self.published = 0
-
-    def publish(self, kind: str, body: dict[str, Any], version: Hashable = None) -> bool:
-        """Queue ``{"type": kind, kind: body}`` for every subscriber.  Any thread.
-
-        ``version`` names what changed; the same version published twice (by the node
-        that made the change, then heard back from NOTIFY) is sent once.  Returns
-        whether it was queued.
-        """
-        with self._lock:
-            if version is not None:
-                key = (kind, body["id"], version)
-                if key in self._recent:
-                    return False
-                self._recent[key] = None
-                if len(self._recent) > RECENT_MAX:
-                    self._recent.popitem(last=False)
-            self.published += 1
-            subscribers = list(self._subscribers)
-            for sub in subscribers:
-                sub.pending[(kind, int(body["id"]))] = body
-        for sub in subscribers:
-            with contextlib.suppress(RuntimeError):  # its loop already closed: shutting down
-                sub.loop.call_soon_threadsafe(sub.wake.set)
-        return True
-
-    def subscribe(self) -> _Subscriber:
-        sub = _Subscriber(asyncio.get_running_loop())
-        with self._lock:
-            self._subscribers.add(sub)
-        return sub
-
-    def unsubscribe(self, sub: _Subscriber) -> None:
-        with self._lock:
-            self._subscribers.discard(sub)
-
-    async def pump(self, sub: _Subscriber, socket: _SerialSocket) -> None:
-        await socket.accepted.wait()
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            while True:
-                await sub.wake.wait()
-                sub.wake.clear()
-                with self._lock:
-                    pending, sub.pending = sub.pending, {}
-                for (kind, _), body in pending.items():
-                    message = _ENCODE.encode({"type": kind, kind: body}).decode()
-                    await socket.send_text(message)
-
-
-class _SerialSocket:
-    """A WebSocket whose sends are serialized and whose ``accept`` is known."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self._ws = websocket
-        self._send_lock = asyncio.Lock()
-        self.accepted = asyncio.Event()
-
-    async def accept(self, *args: Any, **kwargs: Any) -> None:
-        await self._ws.accept(*args, **kwargs)
-        self.accepted.set()
-
-    async def send_text(self, data: str) -> None:
-        async with self._send_lock:
-            await self._ws.send_text(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ws, name)
-
-
 class ServiceHub(AlertingHub):
     """The live hub whose clients also receive order and caregiver messages."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.services = ServiceFeed()
+        self.services = MessageFeed()
+        self.feeds.append(self.services)
 
     def publish_order(self, rec: OrderRecord, now: datetime | None = None) -> None:
         """Push the order (as staff see it) to every dashboard.  Any thread; never raises."""
@@ -225,15 +132,3 @@ class ServiceHub(AlertingHub):
         )
         version = (body.get("lat"), body.get("lon"), body["last_pos_at"], body.get("active_orders"))
         self.services.publish("caregiver", body, version)
-
-    async def serve(self, websocket: WebSocket) -> None:
-        socket = _SerialSocket(websocket)
-        sub = self.services.subscribe()
-        pump = asyncio.create_task(self.services.pump(sub, socket), name="order-pump")
-        try:
-            await super().serve(socket)  # type: ignore[arg-type]  # a WebSocket by duck typing
-        finally:
-            self.services.unsubscribe(sub)
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump

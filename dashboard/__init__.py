@@ -13,7 +13,9 @@ STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
 INDEX_HTML: Path = STATIC_DIR / "index.html"
 # The caregiver's mobile page, served at ``/caregiver/``.
 CAREGIVER_HTML: Path = STATIC_DIR / "caregiver.html"
+# The sign-in page, served at ``/login/``; every other page sends a signed-out user here.
+LOGIN_HTML: Path = STATIC_DIR / "login.html"
 # The family member's mobile page (signs in on the page), served at ``/family/``.
 FAMILY_HTML: Path = STATIC_DIR / "family.html"
 
-__all__ = ["CAREGIVER_HTML", "FAMILY_HTML", "INDEX_HTML", "STATIC_DIR"]
+__all__ = ["CAREGIVER_HTML", "FAMILY_HTML", "INDEX_HTML", "LOGIN_HTML", "STATIC_DIR"]

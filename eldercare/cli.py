@@ -330,6 +330,7 @@ def demo(
         f"  API docs   http://{host}:{port}/docs\n"
         "  Ctrl-C to stop"
     )
+    _demo_logins(settings, rt.database_url, f"http://{host}:{port}")
     try:
         _run_api(settings, rt.database_url, service, host, port)
     finally:
@@ -338,6 +339,21 @@ def demo(
 
 
 DEMO_INTERVAL_S = 15.0  # livelier than a real watch's minute, so the demo map moves
+
+
+def _demo_logins(settings: Settings, database_url: str, base_url: str) -> None:
+    """One account per role on the first start; say how to sign in."""
+    from eldercare.demo_accounts import ensure_demo_accounts
+    from simulator.community import COMMUNITY_NAME
+
+    path, made = ensure_demo_accounts(database_url, settings.home, COMMUNITY_NAME, base_url)
+    if made is None:
+        console.print(f"  sign in    {base_url}/login/ with the logins in [bold]{path}[/bold]")
+        return
+    console.print(f"  sign in    [bold]{base_url}/login/[/bold] (登录) as:")
+    for x in made:
+        console.print(f"    {x.role:<10} {x.login:<16} password [bold]{x.password}[/bold]")
+    console.print(f"  (also saved, owner-only, in {path}; delete it for new passwords)")
 
 
 def _demo_simulator(broker_url: str, devices: int, seed: int) -> None:

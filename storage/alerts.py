@@ -322,10 +322,15 @@ async def list_alerts(
     since: datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
+    elder_ids: list[int] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Alerts matching the filters and their total count.  ``state="active"`` is open or
-    acknowledged, most severe first; otherwise newest first.  ``since`` is on opened_at."""
+    acknowledged, most severe first; otherwise newest first.  ``since`` is on opened_at;
+    ``elder_ids``: only those elders' (a caller's scope)."""
     where, args = ["true"], []
+    if elder_ids is not None:
+        where.append("a.elder_id = ANY(%s::bigint[])")
+        args.append(elder_ids)
     if state == "active":
         where.append("a.state <> 'resolved'")
     elif state:
@@ -478,25 +483,31 @@ _STATS_COLUMNS: Final = (
 )
 
 
-async def false_alarm_stats(conn: AsyncConnection, since: datetime | None) -> dict[str, Any]:
+async def false_alarm_stats(
+    conn: AsyncConnection, since: datetime | None, elder_ids: list[int] | None = None
+) -> dict[str, Any]:
     """Resolved alerts per kind and per elder, and how many a person called false alarms.
 
     The rate is over *judged* alerts (resolved by a person): ones the system resolved
     (self_cleared, withdrawn) say nothing about whether the alarm was right.
+    ``elder_ids``: counted over those elders only (a caller's scope).
     """
-    cond = "a.state = 'resolved' AND (%(since)s::timestamptz IS NULL OR a.resolved_at >= %(since)s)"
+    cond = (
+        "a.state = 'resolved' AND (%(since)s::timestamptz IS NULL OR a.resolved_at >= %(since)s)"
+        " AND (%(ids)s::bigint[] IS NULL OR a.elder_id = ANY(%(ids)s::bigint[]))"
+    )
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT a.kind, {_STATS_COLUMNS} FROM alerts a WHERE {cond}"
             " GROUP BY a.kind ORDER BY a.kind",
-            {"since": since},
+            {"since": since, "ids": elder_ids},
         )
         by_kind = {r.pop("kind"): _rate(r) for r in await cur.fetchall()}
         await cur.execute(
             f"SELECT a.elder_id, e.name AS elder_name, {_STATS_COLUMNS}"
             f" FROM alerts a JOIN elders e ON e.id = a.elder_id WHERE {cond}"
             " GROUP BY a.elder_id, e.name ORDER BY false_alarms DESC, a.elder_id",
-            {"since": since},
+            {"since": since, "ids": elder_ids},
         )
         by_elder = [_rate(r) for r in await cur.fetchall()]
     return {"since": since, "by_kind": by_kind, "by_elder": by_elder}

@@ -247,15 +247,20 @@ async def list_orders(
     open_first: bool = False,
     limit: int = 100,
     offset: int = 0,
+    elder_ids: list[int] | None = None,
 ) -> tuple[list[OrderRecord], int]:
     """Orders matching the filters (each with its history) and their total count.
 
     ``open``: True = not completed/cancelled, False = only those.  ``day`` is a local
     (Asia/Shanghai) day, matched on the booked time, else the request time; ``since`` /
     ``until`` likewise, in UTC.  Newest first; ``open_first`` puts open orders first,
-    then by booked/requested time (a caregiver's day).
+    then by booked/requested time (a caregiver's day).  ``elder_ids``: only those
+    elders' orders (a caller's scope).
     """
     where, args = ["true"], []
+    if elder_ids is not None:
+        where.append("o.elder_id = ANY(%s::bigint[])")
+        args.append(elder_ids)
     for column, value in (
         ("state", state),
         ("kind", kind),

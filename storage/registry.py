@@ -39,14 +39,18 @@ class Conflict(ValueError):
 
 
 async def list_elders(
-    conn: AsyncConnection, *, limit: int, offset: int
+    conn: AsyncConnection, *, limit: int, offset: int, elder_ids: list[int] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
+    """A page of elders and the total; ``elder_ids``: only those (a caller's scope)."""
+    only = " WHERE %(ids)s::bigint[] IS NULL OR e.id = ANY(%(ids)s::bigint[])"
+    args = {"ids": elder_ids, "limit": limit, "offset": offset}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            _ELDER_SELECT + " GROUP BY e.id ORDER BY e.id LIMIT %s OFFSET %s", (limit, offset)
+            _ELDER_SELECT + only + " GROUP BY e.id ORDER BY e.id LIMIT %(limit)s OFFSET %(offset)s",
+            args,
         )
         rows = await cur.fetchall()
-        await cur.execute("SELECT count(*) AS n FROM elders")
+        await cur.execute("SELECT count(*) AS n FROM elders e" + only, args)
         total = (await cur.fetchone() or {"n": 0})["n"]
     return rows, total
 
@@ -99,12 +103,17 @@ async def delete_elder(conn: AsyncConnection, elder_id: int) -> None:
 
 
 async def list_devices(
-    conn: AsyncConnection, *, limit: int, offset: int
+    conn: AsyncConnection, *, limit: int, offset: int, elder_ids: list[int] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
+    """A page of devices and the total; ``elder_ids``: only those worn by them."""
+    only = " WHERE %(ids)s::bigint[] IS NULL OR elder_id = ANY(%(ids)s::bigint[])"
+    args = {"ids": elder_ids, "limit": limit, "offset": offset}
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_DEVICE_SELECT + " ORDER BY id LIMIT %s OFFSET %s", (limit, offset))
+        await cur.execute(
+            _DEVICE_SELECT + only + " ORDER BY id LIMIT %(limit)s OFFSET %(offset)s", args
+        )
         rows = await cur.fetchall()
-        await cur.execute("SELECT count(*) AS n FROM devices")
+        await cur.execute("SELECT count(*) AS n FROM devices" + only, args)
         total = (await cur.fetchone() or {"n": 0})["n"]
     return rows, total
 

@@ -62,11 +62,38 @@ async def load_month(conn: AsyncConnection, month: Month) -> MonthData:
     return MonthData([r.order for r in recs], subs, elders, caregivers)
 
 
+def _only(
+    data: MonthData, elder_ids: list[int] | None, caregiver_ids: list[int] | None
+) -> MonthData:
+    """The month's data restricted to a caller's scope (``None``: no restriction)."""
+    if elder_ids is None and caregiver_ids is None:
+        return data
+    elders = set(elder_ids) if elder_ids is not None else None
+    carers = set(caregiver_ids) if caregiver_ids is not None else None
+
+    def keep(i: int, allowed: set[int] | None) -> bool:
+        return allowed is None or i in allowed
+
+    return MonthData(
+        [o for o in data.orders if keep(o.elder_id, elders)],
+        {e: s for e, s in data.subscriptions.items() if keep(e, elders)},
+        {e: n for e, n in data.elder_names.items() if keep(e, elders)},
+        {c: n for c, n in data.caregiver_names.items() if keep(c, carers)},
+    )
+
+
 async def usage_report(
-    conn: AsyncConnection, month: Month, by: str, now: datetime
+    conn: AsyncConnection,
+    month: Month,
+    by: str,
+    now: datetime,
+    *,
+    elder_ids: list[int] | None = None,
+    caregiver_ids: list[int] | None = None,
 ) -> dict[str, Any]:
-    """``orders.report.report`` for ``month``, judged as of ``now``."""
-    data = await load_month(conn, month)
+    """``orders.report.report`` for ``month``, judged as of ``now``; ``elder_ids`` and
+    ``caregiver_ids`` restrict it to a caller's scope."""
+    data = _only(await load_month(conn, month), elder_ids, caregiver_ids)
     return pure.report(
         by,
         month,

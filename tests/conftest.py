@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -26,6 +27,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import sql
 
+from auth.passwords import hash_password
 from eldercare import embedded_postgres, private_broker
 from eldercare.broker_address import BrokerAddress
 from eldercare.settings import Settings
@@ -215,6 +217,105 @@ def free_port() -> int:
     return private_broker.free_port()
 
 
+# --- accounts: every API route but health and sign-in needs a signed-in user ----------
+
+TEST_PASSWORD = "test-password-9"
+ADMIN_LOGIN = "test-admin"
+_hashes: dict[str, str] = {}
+
+
+def _password_hash(password: str) -> str:
+    if password not in _hashes:  # argon2 is slow on purpose: hash once per session
+        _hashes[password] = hash_password(password)
+    return _hashes[password]
+
+
+def ensure_community(conn: psycopg.Connection, name: str = "杏北社区") -> int:
+    row = conn.execute(
+        "INSERT INTO communities (name) VALUES (%s) ON CONFLICT (name) DO UPDATE"
+        " SET name = excluded.name RETURNING id",
+        (name,),
+    ).fetchone()
+    conn.commit()
+    assert row is not None
+    return int(row[0])
+
+
+def ensure_user(
+    conn: psycopg.Connection,
+    login: str = ADMIN_LOGIN,
+    role: str = "admin",
+    *,
+    community_id: int | None = None,
+    caregiver_id: int | None = None,
+    password: str = TEST_PASSWORD,
+) -> int:
+    """A user with ``password`` (created, or brought back to these settings)."""
+    if role != "admin" and community_id is None:
+        community_id = ensure_community(conn)
+    row = conn.execute(
+        "INSERT INTO users (login, display_name, role, community_id, caregiver_id,"
+        " password_hash) VALUES (%s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT ((lower(login))) DO UPDATE SET role = excluded.role,"
+        " community_id = excluded.community_id, caregiver_id = excluded.caregiver_id,"
+        " password_hash = excluded.password_hash, active = true RETURNING id",
+        (login, f"测试 {login}", role, community_id, caregiver_id, _password_hash(password)),
+    ).fetchone()
+    conn.commit()
+    assert row is not None
+    return int(row[0])
+
+
+def sign_in(client: httpx.Client, login: str, password: str = TEST_PASSWORD) -> dict[str, str]:
+    """Sign in through the API; the ``Authorization`` header to send."""
+    r = client.post("/api/v1/auth/login", data={"username": login, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def signed_in_as(
+    client: httpx.Client,
+    database_url: str,
+    login: str = ADMIN_LOGIN,
+    role: str = "admin",
+    **kw: Any,
+) -> dict[str, str]:
+    """Make sure ``login`` exists with ``role`` and sign in: the header to send."""
+    with psycopg.connect(database_url) as conn:
+        ensure_user(conn, login, role, **kw)
+    return sign_in(client, login)
+
+
+def as_admin(client: httpx.Client, database_url: str) -> httpx.Client:
+    """``client`` sending an administrator's token on every request (and WebSocket)."""
+    client.headers.update(signed_in_as(client, database_url))
+    return client
+
+
+def family_headers(
+    client: httpx.Client, database_url: str, elder_id: int, login: str | None = None
+) -> dict[str, str]:
+    """Signed in as a family member linked (with consent on record) to ``elder_id``."""
+    login = login or f"family-{elder_id}"
+    with psycopg.connect(database_url) as conn:
+        user = ensure_user(conn, login, "family")
+        conn.execute(
+            "INSERT INTO family_links (user_id, elder_id, consent_recorded_at, consented_by)"
+            " VALUES (%s, %s, now(), '本人') ON CONFLICT (user_id, elder_id)"
+            " WHERE revoked_at IS NULL DO NOTHING",
+            (user, elder_id),
+        )
+        conn.commit()
+    return sign_in(client, login)
+
+
+def caregiver_headers(client: httpx.Client, database_url: str, caregiver_id: int) -> dict[str, str]:
+    """Signed in as the account of caregiver ``caregiver_id``."""
+    return signed_in_as(
+        client, database_url, f"carer-{caregiver_id}", "caregiver", caregiver_id=caregiver_id
+    )
+
+
 @dataclass
 class LiveSystem:
     """``eldercare serve`` running as its own process against the real services."""
@@ -230,8 +331,51 @@ class LiveSystem:
     def publish(self, topic: str, payload: bytes) -> None:
         self.publisher.publish(topic, payload)
 
+    admin_headers: dict[str, str] = field(default_factory=dict)
+
+    def auth(self) -> dict[str, str]:
+        """An administrator's ``Authorization`` header (signed in on first use)."""
+        if not self.admin_headers:
+            self.admin_headers = self.headers_for(ADMIN_LOGIN, "admin")
+        return self.admin_headers
+
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=10)
+        """A client signed in as an administrator."""
+        return httpx.Client(base_url=self.base_url, timeout=10, headers=self.auth())
+
+    def headers_for(self, login: str, role: str, **kw: Any) -> dict[str, str]:
+        with httpx.Client(base_url=self.base_url, timeout=10) as client:
+            return signed_in_as(client, self.database_url, login, role, **kw)
+
+    def sign_in_page(
+        self,
+        page: Any,
+        next_path: str = "/",
+        login: str = ADMIN_LOGIN,
+        role: str = "admin",
+        **kw: Any,
+    ) -> None:
+        """Sign in through the real login page (a Playwright ``page``) and land on ``next_path``."""
+        self.headers_for(login, role, **kw)  # the account exists with the test password
+        page.goto(f"{self.base_url}/login/?next={next_path}")
+        page.fill("#login-name", login)
+        page.fill("#login-password", TEST_PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(f"{self.base_url}{next_path}")
+
+    def open_signed_in(self, page: Any, path: str = "/") -> None:
+        """Open ``path`` in ``page`` with a session signed in on the login page of another
+        tab: ``page`` itself has had no click (the browser still holds audio back)."""
+        tab = page.context.new_page()
+        self.sign_in_page(tab, path)
+        session = tab.evaluate("sessionStorage.getItem('xingbei.session')")
+        tab.close()
+        page.add_init_script(f"sessionStorage.setItem('xingbei.session', {json.dumps(session)})")
+        page.goto(f"{self.base_url}{path}")
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/ws/live"
 
 
 def eldercare_env(database_url: str, broker_url: str, **extra: str) -> dict[str, str]:

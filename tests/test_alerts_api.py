@@ -19,7 +19,7 @@ from alerts.core import Action, Finding, Severity
 from alerts.seams import EmergencyOrders
 from api.alert_feed import AlertFeed
 from api.app import create_app
-from conftest import test_settings, wait_until
+from conftest import as_admin, test_settings, wait_until
 from storage.alerts import record_findings
 from storage.writer import Batch, write_batch
 
@@ -31,7 +31,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 @pytest.fixture
 def client(database_url: str, db: psycopg.Connection) -> Iterator[TestClient]:
     with TestClient(create_app(test_settings(), database_url)) as c:
-        yield c
+        yield as_admin(c, database_url)
 
 
 def elder(db: psycopg.Connection, name: str = "刘淑珍") -> int:

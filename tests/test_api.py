@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from conftest import test_settings
+from conftest import as_admin, test_settings
 from storage.writer import Batch, write_batch
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -19,7 +19,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 @pytest.fixture
 def client(database_url: str, db: psycopg.Connection) -> Iterator[TestClient]:
     with TestClient(create_app(test_settings(), database_url)) as c:
-        yield c
+        yield as_admin(c, database_url)
 
 
 def make_elder(client: TestClient, **fields: object) -> dict:

@@ -114,9 +114,12 @@ def test_acknowledge_and_resolve_are_recorded_with_the_signed_in_user(
     alert = raise_alert(db, fam.mother, "fall", "high", datetime.now(UTC))
     r = client.post(f"/api/v1/alerts/{alert['id']}/acknowledge", json={"by": "王值班"}, headers=h)
     assert r.status_code == 200, r.text
-    # Unsigned (the dashboard until sign-in is required everywhere): the name given is kept.
+    # Another duty officer resolves it: the trail names who was signed in.
+    other = user(database_url, "staff", fam.community_id)
     r = client.post(
-        f"/api/v1/alerts/{alert['id']}/resolve", json={"by": "李值班", "outcome": "false_alarm"}
+        f"/api/v1/alerts/{alert['id']}/resolve",
+        json={"by": "李值班", "outcome": "false_alarm"},
+        headers=sign_in(client, other["login"]),
     )
     assert r.status_code == 200, r.text
     admin = sign_in(client, user(database_url, "admin", None)["login"])
@@ -131,8 +134,8 @@ def test_acknowledge_and_resolve_are_recorded_with_the_signed_in_user(
     assert acked["object_kind"] == "alert" and acked["object_id"] == str(alert["id"])
     assert (resolved["action"], resolved["user_id"], resolved["login"]) == (
         "alert.resolve",
-        None,
-        "李值班",
+        other["id"],
+        other["login"],
     )
     assert resolved["detail"]["outcome"] == "false_alarm"
     # A refused transition changed nothing and records nothing.

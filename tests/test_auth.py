@@ -19,6 +19,7 @@ import auth.names
 import auth.passwords
 import auth.rate_limit
 import auth.roles
+import auth.scope
 import auth.tokens
 from api.app import create_app
 from auth.passwords import hash_password
@@ -108,7 +109,7 @@ def signed_in(client: TestClient, name: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    "module", [auth.names, auth.passwords, auth.rate_limit, auth.roles, auth.tokens]
+    "module", [auth.names, auth.passwords, auth.rate_limit, auth.roles, auth.scope, auth.tokens]
 )
 def test_core_doctests(module: object) -> None:
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]

@@ -91,7 +91,7 @@ def test_sos_alert_is_pushed_acknowledged_and_resolved_on_the_dashboard(
             lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None,
         )
         page.set_default_timeout(DEADLINE_MS)
-        page.goto(f"{live_system.base_url}/")
+        live_system.open_signed_in(page, "/")
         page.wait_for_function("document.body.dataset.ready === '1'")
         page.wait_for_function("window.xingbei.connected()")
         page.wait_for_function(

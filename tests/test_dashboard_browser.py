@@ -114,7 +114,7 @@ def test_live_map_shows_moving_dots_and_alarms(live_system: Any, tmp_path: Path)
             lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None,
         )
         page.set_default_timeout(DEADLINE_MS)
-        page.goto(f"{live_system.base_url}/")
+        live_system.sign_in_page(page, "/")
 
         # First paint of /api/v1/latest, then the live link.
         page.wait_for_function("document.body.dataset.ready === '1'")

@@ -45,7 +45,7 @@ def test_sos_over_mqtt_becomes_an_alert_row_and_a_websocket_message(
 ) -> None:
     elder = enrol(live_system, "e2e-sos", "周玉兰")
     ws_url = live_system.base_url.replace("http", "ws") + "/ws/live"
-    with connect(ws_url) as ws:
+    with connect(ws_url, additional_headers=live_system.auth()) as ws:
         sent = time.monotonic()
         live_system.publish(
             "eldercare/v1/devices/e2e-sos/event",

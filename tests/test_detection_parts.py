@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from alerts.core import Action, Finding, Severity
 from api.app import create_app
-from conftest import test_settings
+from conftest import as_admin, test_settings
 from ingest.detection_notify import announce, encode_payload
 from ingest.detection_profiles import ProfileLoader
 from ingest.detection_snapshots import SnapshotStore
@@ -97,7 +97,10 @@ def test_an_alert_too_long_for_a_notification_still_reaches_the_dashboard(
     long_detail = {"episode": "open", "note": "很长的说明" * 2000}
     f = Finding("fever", Severity.HIGH, T, "体温 38.9", Action.RAISE, 38.9, long_detail)
     app = create_app(test_settings(), database_url)
-    with TestClient(app) as client, client.websocket_connect("/ws/live") as ws:
+    with (
+        TestClient(app) as client,
+        as_admin(client, database_url).websocket_connect("/ws/live") as ws,
+    ):
         with psycopg.connect(database_url) as conn:
             (change,) = record_findings(conn, [(e, f)], datetime.now(UTC))
             assert encode_payload(change.alert).startswith('{"ref":')

@@ -22,6 +22,7 @@ from conftest import (
     Publisher,
     eldercare_env,
     free_port,
+    signed_in_as,
     start_eldercare,
     stop_process,
     wait_until,
@@ -63,12 +64,20 @@ def alerts_for(ws: ClientConnection, elder_id: int, wanted: int, timeout: float 
 
 
 class Node:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, database_url: str) -> None:
         self.base_url = base_url
+        self.database_url = database_url
         self.ws_url = base_url.replace("http", "ws") + "/ws/live"
+        self.headers: dict[str, str] = {}
+
+    def auth(self) -> dict[str, str]:
+        if not self.headers:
+            with httpx.Client(base_url=self.base_url, timeout=10) as c:
+                self.headers = signed_in_as(c, self.database_url)
+        return self.headers
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=10)
+        return httpx.Client(base_url=self.base_url, timeout=10, headers=self.auth())
 
 
 @pytest.fixture
@@ -83,7 +92,7 @@ def two_api_nodes_and_an_ingest(
         port = free_port()
         node_env = {**env, "ELDERCARE_API_PORT": str(port)}
         procs.append(start_eldercare(["serve", "--no-ingest"], node_env, tmp_path / f"{name}.log"))
-        nodes.append(Node(f"http://127.0.0.1:{port}"))
+        nodes.append(Node(f"http://127.0.0.1:{port}", database_url))
     try:
         for node, proc, log in zip(nodes, procs[1:], ("a", "b"), strict=True):
 
@@ -114,7 +123,10 @@ def test_every_api_process_pushes_every_alert_once(
         assert http.post("/api/v1/devices", json={"id": device, "elder_id": elder}).is_success
     publisher = Publisher(broker_url)
     try:
-        with connect(a.ws_url) as ws_a, connect(b.ws_url) as ws_b:
+        with (
+            connect(a.ws_url, additional_headers=a.auth()) as ws_a,
+            connect(b.ws_url, additional_headers=b.auth()) as ws_b,
+        ):
             time.sleep(1.5)  # the ingest's device directory refreshes every few seconds
             sent = time.monotonic()
             sos(publisher, device)
@@ -146,7 +158,7 @@ def test_a_killed_detection_process_is_replaced_and_the_next_sos_alarms(
     first = wait_until(lambda: detection_pid(live_system.process.pid), timeout=20)
     assert isinstance(first, int)
     os.kill(first, signal.SIGKILL)
-    with connect(live_system.base_url.replace("http", "ws") + "/ws/live") as ws:
+    with connect(live_system.ws_url, additional_headers=live_system.auth()) as ws:
         sos(live_system.publisher, device)
         (alert,) = alerts_for(ws, elder, 1, timeout=30)
     assert alert["kind"] == "sos" and alert["severity"] == "critical"

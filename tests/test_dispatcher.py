@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 
 from api.app import create_app
 from api.dispatcher import Dispatcher
-from conftest import test_settings
+from conftest import as_admin, test_settings
 from orders.lifecycle import SYSTEM, Actor, OrderState
 from orders.schedule import SHANGHAI
 from storage import caregivers as cg
@@ -373,7 +373,7 @@ def test_a_new_order_wakes_the_running_dispatcher_and_reaches_the_dashboards(
         wang = asyncio.run(setup())
         app.state.dispatcher.interval_s = 60.0  # from the next wait on: only a poke wakes it
         wall.sleep(3.5)
-        with client.websocket_connect("/ws/live") as ws:
+        with as_admin(client, url).websocket_connect("/ws/live") as ws:
             wall.sleep(0.3)
 
             async def ask() -> int:

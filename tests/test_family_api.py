@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 import api.family_view
 from api.app import create_app
-from conftest import test_settings
+from conftest import signed_in_as, test_settings
 
 SECRET = "family-test-signing-key-" + "y" * 32
 PRECISE = (34.86712, 110.44731)
@@ -118,7 +118,7 @@ def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def test_position_is_coarse_until_a_critical_alert_then_precise_with_the_reason(
-    client: TestClient, fam: Family, db: psycopg.Connection, clock: Clock
+    client: TestClient, fam: Family, db: psycopg.Connection, clock: Clock, database_url: str
 ) -> None:
     t = clock.now
     latest(
@@ -161,7 +161,9 @@ def test_position_is_coarse_until_a_critical_alert_then_precise_with_the_reason(
 
     # Resolved: coarse again; the alert list says how it ended.
     r = client.post(
-        f"/api/v1/alerts/{sos['id']}/resolve", json={"by": "王值班", "outcome": "handled"}
+        f"/api/v1/alerts/{sos['id']}/resolve",
+        json={"by": "王值班", "outcome": "handled"},
+        headers=signed_in_as(client, database_url),
     )
     assert r.status_code == 200, r.text
     now = client.get(f"/api/v1/family/elders/{fam.mother}/now", headers=h).json()
@@ -219,7 +221,7 @@ def test_today_is_the_shanghai_day_not_the_utc_one(
 
 
 def test_a_daughter_requests_a_meal_and_staff_see_it_as_a_family_request(
-    client: TestClient, fam: Family, clock: Clock
+    client: TestClient, fam: Family, clock: Clock, database_url: str
 ) -> None:
     h = sign_in(client, fam.daughter["login"])
     due = (clock.now + timedelta(days=1)).replace(hour=3, minute=30, second=0)  # 11:30 local
@@ -236,7 +238,10 @@ def test_a_daughter_requests_a_meal_and_staff_see_it_as_a_family_request(
         "family",
         "requested",
     )
-    listed = client.get("/api/v1/orders", params={"elder_id": fam.mother}).json()["items"]
+    admin = signed_in_as(client, database_url)
+    listed = client.get("/api/v1/orders", params={"elder_id": fam.mother}, headers=admin).json()[
+        "items"
+    ]
     assert [o["id"] for o in listed] == [order["id"]] and listed[0]["notes"] == "少盐"
 
 
@@ -257,13 +262,17 @@ def test_bad_service_requests_are_422(
     assert r.status_code == 422 and fragment in r.text, r.text
 
 
-def test_no_order_for_an_elder_not_linked(client: TestClient, fam: Family) -> None:
+def test_no_order_for_an_elder_not_linked(
+    client: TestClient, fam: Family, database_url: str
+) -> None:
     h = sign_in(client, fam.daughter["login"])
     r = client.post(
         f"/api/v1/family/elders/{fam.stranger}/orders", json={"kind": "meal"}, headers=h
     )
     assert r.status_code == 404
-    assert client.get("/api/v1/orders", params={"elder_id": fam.stranger}).json()["total"] == 0
+    admin = signed_in_as(client, database_url)
+    listed = client.get("/api/v1/orders", params={"elder_id": fam.stranger}, headers=admin)
+    assert listed.json()["total"] == 0
 
 
 # --- notification preferences ------------------------------------------------------------------

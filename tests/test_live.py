@@ -49,7 +49,7 @@ def updates_for(messages: list[dict], elder_id: int) -> list[dict]:
 def test_a_websocket_client_sees_a_position_after_a_publish(live_system: LiveSystem) -> None:
     elder = enrol(live_system, "ws-1", "赵玉梅")
     ws_url = live_system.base_url.replace("http", "ws") + "/ws/live"
-    with connect(ws_url) as ws:
+    with connect(ws_url, additional_headers=live_system.auth()) as ws:
         live_system.publish(
             "eldercare/v1/devices/ws-1/location",
             json.dumps(
@@ -73,7 +73,7 @@ def test_updates_are_coalesced_per_elder_and_carry_attention(live_system: LiveSy
     elder = enrol(live_system, "ws-2", "孙福成")
     ws_url = live_system.base_url.replace("http", "ws") + "/ws/live"
     ms = int(time.time() * 1000)
-    with connect(ws_url) as ws:
+    with connect(ws_url, additional_headers=live_system.auth()) as ws:
         for i in range(30):  # 30 fixes within a fraction of a second
             info = live_system.publisher.publish(
                 "eldercare/v1/devices/ws-2/location",

@@ -87,7 +87,7 @@ def _setup(live_system: Any, skills: list[str]) -> dict[str, Any]:
     }
 
 
-def _open_dashboard(page: Page, base_url: str, elder_id: int) -> list[str]:
+def _open_dashboard(page: Page, live_system: Any, elder_id: int) -> list[str]:
     problems: list[str] = []
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
     page.on(
@@ -99,7 +99,7 @@ def _open_dashboard(page: Page, base_url: str, elder_id: int) -> list[str]:
         ),
     )
     page.set_default_timeout(DEADLINE_MS)
-    page.goto(f"{base_url}/")
+    live_system.sign_in_page(page, "/")
     page.wait_for_function("document.body.dataset.ready === '1'")
     page.wait_for_function("window.xingbei.connected() && window.xingbei.ordersLoaded()")
     page.wait_for_function(
@@ -127,10 +127,9 @@ def _create(api: httpx.Client, **body: Any) -> dict[str, Any]:
     return r.json()
 
 
-def _step(api: httpx.Client, order_id: int, actor: str, **body: Any) -> dict[str, Any]:
-    r = api.post(
-        f"/api/v1/orders/{order_id}/steps", json=body, headers={"X-Eldercare-Actor": actor}
-    )
+def _step(api: httpx.Client, order_id: int, actor: dict[str, str], **body: Any) -> dict[str, Any]:
+    """A step taken by ``actor`` (the headers of a signed-in caregiver)."""
+    r = api.post(f"/api/v1/orders/{order_id}/steps", json=body, headers=actor)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -145,9 +144,10 @@ def test_board_follows_orders_and_caregivers_live(
     live_system: Any, db: psycopg.Connection, tmp_path: Path
 ) -> None:
     s = _setup(live_system, ["housekeeping", "meal_delivery"])
-    cid, me = s["caregiver_id"], f"caregiver:{s['caregiver_id']}"
+    cid = s["caregiver_id"]
+    me = live_system.headers_for(f"carer-{cid}", "caregiver", caregiver_id=cid)
     with chromium_page() as page:
-        problems = _open_dashboard(page, live_system.base_url, s["elder_id"])
+        problems = _open_dashboard(page, live_system, s["elder_id"])
 
         # The caregiver is on the map, as a marker of their own, and follows their phone.
         page.wait_for_function(
@@ -252,7 +252,7 @@ def test_create_and_dispatch_from_the_elders_card(live_system: Any, tmp_path: Pa
     s = _setup(live_system, ["housekeeping"])
     cid = s["caregiver_id"]
     with chromium_page() as page:
-        problems = _open_dashboard(page, live_system.base_url, s["elder_id"])
+        problems = _open_dashboard(page, live_system, s["elder_id"])
         page.wait_for_function(
             "(id) => window.xingbei.caregivers().some((c) => c.id === id)", arg=cid
         )
@@ -331,7 +331,7 @@ def test_staff_assign_by_hand_what_the_dispatcher_cannot_place(live_system: Any)
     day = (datetime.now(SHANGHAI) + timedelta(days=3)).date()
     booked_for = datetime(day.year, day.month, day.day, 9, 30, tzinfo=SHANGHAI)
     with chromium_page() as page:
-        problems = _open_dashboard(page, live_system.base_url, s["elder_id"])
+        problems = _open_dashboard(page, live_system, s["elder_id"])
         page.click("#orders-tab")
         with live_system.http() as api:
             oid = _create(

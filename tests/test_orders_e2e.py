@@ -35,7 +35,7 @@ def test_an_sos_becomes_an_emergency_order_that_a_caregiver_completes(
         # A first-aider on shift 400 m away, and a nearer cook who cannot help.
         medic = make_caregiver(http, "黄志强", ["first_aid", "nursing"], (34.8706, 110.4470))
         make_caregiver(http, "何美兰", ["meal_delivery"], (34.8672, 110.4470))
-        me = {"X-Eldercare-Actor": f"caregiver:{medic}"}
+        me = live_system.headers_for(f"carer-{medic}", "caregiver", caregiver_id=medic)
 
         sent = time.monotonic()
         live_system.publish(

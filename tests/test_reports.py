@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient
 import api.actor
 import orders.report
 from api.app import create_app
-from conftest import test_settings
+from conftest import as_admin, test_settings
 from orders.lifecycle import SYSTEM, Actor, Order, request, transition
 from orders.plans import BASIC_100, Month, Subscription
 from orders.report import (
@@ -355,7 +355,7 @@ def stored_november(db: psycopg.Connection) -> dict[str, Any]:
 @pytest.fixture
 def client(database_url: str, stored_november: dict[str, Any]) -> Iterator[TestClient]:
     with TestClient(create_app(test_settings(), database_url)) as c:
-        yield c
+        yield as_admin(c, database_url)
 
 
 def test_the_api_reports_the_stored_month_per_elder(client: TestClient) -> None:

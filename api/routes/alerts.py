@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from alerts.core import Severity
 from alerts.lifecycle import IllegalTransition
 from api import audit_trail
+from api.access import scoped, visible
 from api.alert_models import (
     AcknowledgeRequest,
     AlertDetail,
@@ -29,6 +30,8 @@ from api.alert_models import (
 )
 from api.deps import ConnDep
 from api.models import Problem
+from auth.roles import Permission
+from auth.scope import Scope
 from storage import alerts as stored
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -41,6 +44,16 @@ TRANSITION: dict[int | str, dict[str, Any]] = {
     **NOT_FOUND,
     409: {"model": IllegalTransitionProblem, "description": "not allowed in the current state"},
 }
+ReadAlerts = Annotated[Scope, Depends(scoped(Permission.alerts_read))]
+AckAlerts = Annotated[Scope, Depends(scoped(Permission.alerts_ack))]
+ReadElder = Annotated[Scope, Depends(scoped(Permission.elders_read))]
+ManageThresholds = Annotated[Scope, Depends(scoped(Permission.thresholds_manage))]
+
+
+async def _alert_in_scope(conn: ConnDep, scope: Scope, alert_id: int) -> dict[str, Any]:
+    alert = await stored.get_alert(conn, alert_id)
+    visible(scope.sees_alert(alert["elder_id"]), "alert", alert_id)
+    return alert
 
 
 class _Publisher(Protocol):
@@ -64,6 +77,7 @@ def _conflict(exc: IllegalTransition) -> JSONResponse:
 @router.get("/alerts", response_model=AlertsPublic)
 async def list_alerts(
     conn: ConnDep,
+    scope: ReadAlerts,
     state: StateFilter | None = None,
     severity: Severity | None = None,
     kind: Kind | None = None,
@@ -83,6 +97,7 @@ async def list_alerts(
         since=_aware("since", since),
         before_id=before_id,
         limit=limit,
+        elder_ids=scope.elder_filter(),
     )
     return AlertsPublic(data=[AlertPublic(**r) for r in rows], count=total)
 
@@ -91,17 +106,19 @@ async def list_alerts(
 @router.get("/alerts/stats", response_model=AlertStats)
 async def alert_stats(
     conn: ConnDep,
+    scope: ReadAlerts,
     since: Annotated[datetime | None, Query(description="resolved at or after")] = None,
 ) -> AlertStats:
     """Per rule and per elder: resolved alerts, how many a person judged, how many they
     called a false alarm, and the false-alarm rate over the judged ones."""
-    return AlertStats(**await stored.false_alarm_stats(conn, _aware("since", since)))
+    since = _aware("since", since)
+    return AlertStats(**await stored.false_alarm_stats(conn, since, scope.elder_filter()))
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail, responses=NOT_FOUND)
-async def get_alert(alert_id: AlertId, conn: ConnDep) -> AlertDetail:
+async def get_alert(alert_id: AlertId, conn: ConnDep, scope: ReadAlerts) -> AlertDetail:
     """One alert, its audit trail, and the elder's readings 15 minutes either side."""
-    alert = await stored.get_alert(conn, alert_id)
+    alert = await _alert_in_scope(conn, scope, alert_id)
     return AlertDetail(
         **alert,
         history=await stored.history(conn, alert_id),
@@ -114,10 +131,12 @@ async def acknowledge(
     alert_id: AlertId,
     body: AcknowledgeRequest,
     conn: ConnDep,
+    scope: AckAlerts,
     request: Request,
     background: BackgroundTasks,
     who: audit_trail.OptionalUserDep,
 ) -> Any:
+    await _alert_in_scope(conn, scope, alert_id)
     try:
         alert = await stored.acknowledge(conn, alert_id, body.by, body.note, datetime.now(UTC))
     except IllegalTransition as exc:
@@ -135,11 +154,13 @@ async def resolve(
     alert_id: AlertId,
     body: ResolveRequest,
     conn: ConnDep,
+    scope: AckAlerts,
     request: Request,
     background: BackgroundTasks,
     who: audit_trail.OptionalUserDep,
 ) -> Any:
     """Resolve with an outcome; an alert still open is acknowledged by the same person."""
+    await _alert_in_scope(conn, scope, alert_id)
     try:
         alert = await stored.resolve(
             conn, alert_id, body.by, body.outcome, body.note, datetime.now(UTC)
@@ -155,17 +176,19 @@ async def resolve(
 
 
 @router.get("/elders/{elder_id}/thresholds", response_model=ThresholdsPublic, responses=NOT_FOUND)
-async def get_thresholds(elder_id: ElderId, conn: ConnDep) -> ThresholdsPublic:
+async def get_thresholds(elder_id: ElderId, conn: ConnDep, scope: ReadElder) -> ThresholdsPublic:
     """The elder's overrides of rule settings (``{}``: the rules' defaults throughout)."""
+    visible(scope.sees_elder(elder_id), "elder", elder_id)
     return ThresholdsPublic(**await stored.get_thresholds(conn, elder_id))
 
 
 @router.put("/elders/{elder_id}/thresholds", response_model=ThresholdsPublic, responses=NOT_FOUND)
 async def put_thresholds(
-    elder_id: ElderId, body: ThresholdsUpdate, conn: ConnDep
+    elder_id: ElderId, body: ThresholdsUpdate, conn: ConnDep, scope: ManageThresholds
 ) -> ThresholdsPublic:
     """Replace the overrides, e.g. ``{"by": "王主任", "thresholds": {"fall":
     {"confirm_window_s": 90}, "news2_spo2": {"hypercapnic": true}}}``.  Unknown kinds or
     settings and out-of-range values are a 422 that says which and why."""
+    visible(scope.sees_elder(elder_id), "elder", elder_id)
     row = await stored.put_thresholds(conn, elder_id, body.thresholds, body.by, datetime.now(UTC))
     return ThresholdsPublic(**row)

@@ -1,7 +1,8 @@
 """六助 service orders: the catalogue, request, list, one order with its trail, the
 lifecycle steps (with the check-in on arrival) and dispatch on demand.
 
-Who acts comes from :data:`api.actor.ActorDep`.  The rules are the pure core's
+Who acts comes from :data:`api.actor.ActorDep` (the signed-in user); what they see
+from their scope (``auth.scope``): an order outside it is a 404, like an unknown one.  The rules are the pure core's
 (``orders.lifecycle``); the store (``storage.orders``) makes them atomic, so of two
 concurrent steps one wins and the other gets a 409 with the state it lost to.  Every
 change is pushed to the dashboards after the commit.
@@ -13,9 +14,10 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
+from api.access import scoped, visible
 from api.actor import ActorDep
 from api.deps import ConnDep
 from api.dispatcher import dispatch_order
@@ -33,6 +35,8 @@ from api.order_models import (
     StepRequest,
     service_kinds,
 )
+from auth.roles import Permission
+from auth.scope import Scope
 from orders.catalogue import ServiceKind
 from orders.checkin import Fix, check_in
 from orders.lifecycle import (
@@ -61,6 +65,23 @@ STEP: dict[int | str, dict[str, Any]] = {
         " too far from the elder",
     },
 }
+
+
+SignedIn = Annotated[Scope, Depends(scoped())]
+ReadOrders = Annotated[Scope, Depends(scoped(Permission.orders_read))]
+RequestOrders = Annotated[Scope, Depends(scoped(Permission.orders_request))]
+StepOrders = Annotated[
+    Scope,
+    Depends(scoped(Permission.orders_dispatch, Permission.orders_work, Permission.orders_request)),
+]
+DispatchOrders = Annotated[Scope, Depends(scoped(Permission.orders_dispatch))]
+
+
+async def order_in_scope(conn: ConnDep, scope: Scope, order_id: int) -> OrderRecord:
+    rec = await stored.get_order(conn, order_id)
+    o = rec.order
+    visible(scope.sees_order(o.elder_id, caregiver_id=o.caregiver_id), "order", order_id)
+    return rec
 
 
 def publish(request: Request, rec: OrderRecord) -> None:
@@ -94,7 +115,7 @@ def invalid(field: str, message: str) -> JSONResponse:
 
 
 @router.get("/service-kinds", response_model=list[ServiceKindPublic], tags=["orders"])
-async def list_service_kinds() -> list[ServiceKindPublic]:
+async def list_service_kinds(_: SignedIn) -> list[ServiceKindPublic]:
     """The six services with their targets (minutes), required skills and price."""
     return service_kinds()
 
@@ -109,11 +130,13 @@ async def create_order(
     body: OrderCreate,
     conn: ConnDep,
     actor: ActorDep,
+    scope: RequestOrders,
     request: Request,
     background: BackgroundTasks,
 ) -> Any:
     """Request a service; its source is the requester's role (staff, family, elder).
     A 助急 is dispatched at once; the others as their booked time approaches."""
+    visible(scope.sees_elder(body.elder_id), "elder", body.elder_id)
     if Role(actor.role) in (Role.CAREGIVER, Role.SYSTEM):
         return JSONResponse(
             {"detail": f"a {Role(actor.role).value} does not request services through the API"},
@@ -142,6 +165,7 @@ async def create_order(
 async def list_orders(
     conn: ConnDep,
     actor: ActorDep,
+    scope: ReadOrders,
     state: OrderState | None = None,
     kind: ServiceKind | None = None,
     elder_id: QueryId = None,
@@ -153,7 +177,13 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
-    """Newest first; ``total`` counts every match."""
+    """Newest first; ``total`` counts every match the caller may see (a caregiver's
+    own orders, the orders of the elders staff or family see)."""
+    own = scope.order_caregiver_filter()
+    if own is not None:
+        if caregiver_id is not None and caregiver_id != own:
+            return {"items": [], "total": 0}
+        caregiver_id = own
     recs, total = await stored.list_orders(
         conn,
         state=state.value if state else None,
@@ -164,15 +194,16 @@ async def list_orders(
         day=day,
         limit=limit,
         offset=offset,
+        elder_ids=None if own is not None else scope.elder_filter(),
     )
     now = datetime.now(UTC)
     return {"items": [order_json(r, now, actor) for r in recs], "total": total}
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetail, responses=NOT_FOUND)
-async def get_order(order_id: OrderId, conn: ConnDep, actor: ActorDep) -> Any:
+async def get_order(order_id: OrderId, conn: ConnDep, actor: ActorDep, scope: ReadOrders) -> Any:
     """One order with every step (who, when, from, to, and e.g. the check-in's distance)."""
-    rec = await stored.get_order(conn, order_id)
+    rec = await order_in_scope(conn, scope, order_id)
     return order_json(rec, datetime.now(UTC), actor, steps=True)
 
 
@@ -182,6 +213,7 @@ async def take_step(
     body: StepRequest,
     conn: ConnDep,
     actor: ActorDep,
+    scope: StepOrders,
     request: Request,
     background: BackgroundTasks,
 ) -> Any:
@@ -193,13 +225,15 @@ async def take_step(
     detail: dict[str, Any] | None = None
     if action is Action.ASSIGN and body.caregiver_id is None:
         return invalid("caregiver_id", "assign needs the caregiver_id")
-    if action is Action.ARRIVE:
-        rec = await stored.get_order(conn, order_id)
-        if _may(rec, action, actor):  # else the step itself says why not (403 / 409)
-            verdict = _check_in(rec, body, actor, now)
-            if isinstance(verdict, JSONResponse):
-                return verdict
-            detail = verdict
+    rec = await order_in_scope(conn, scope, order_id)
+    if action is Action.ASSIGN and body.caregiver_id is not None:
+        visible(scope.sees_caregiver(body.caregiver_id), "caregiver", body.caregiver_id)
+    # Else the step itself says why not (403 / 409).
+    if action is Action.ARRIVE and _may(rec, action, actor):
+        verdict = _check_in(rec, body, actor, now)
+        if isinstance(verdict, JSONResponse):
+            return verdict
+        detail = verdict
     try:
         rec = await stored.apply_step(
             conn,
@@ -294,6 +328,7 @@ async def dispatch_now(
     order_id: OrderId,
     conn: ConnDep,
     actor: ActorDep,
+    scope: DispatchOrders,
     request: Request,
     background: BackgroundTasks,
 ) -> Any:
@@ -301,6 +336,7 @@ async def dispatch_now(
     load considered); 409 with the eligibility funnel when nobody is available."""
     if Role(actor.role) is not Role.STAFF:
         return JSONResponse({"detail": "only staff dispatch by hand"}, status_code=403)
+    await order_in_scope(conn, scope, order_id)
     now = datetime.now(UTC)
     try:
         rec, decision = await dispatch_order(conn, order_id, now, actor=actor)

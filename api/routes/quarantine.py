@@ -1,14 +1,18 @@
-"""The quarantine: every bad message kept with its reason, for staff to see."""
+"""The quarantine: every bad message kept with its reason, for the administrator to see
+(raw messages name devices of every community, so staff do not read it)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from api.access import scoped
 from api.deps import ConnDep
 from api.models import QuarantineItem, QuarantinePage
+from auth.roles import Permission
+from auth.scope import Scope
 from protocol.decode import Reason
 from storage import readings
 
@@ -18,6 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["quarantine"])
 @router.get("/quarantine", response_model=QuarantinePage)
 async def quarantine(
     conn: ConnDep,
+    _: Annotated[Scope, Depends(scoped(Permission.quarantine_read))],
     reason: Reason | None = None,
     device_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,

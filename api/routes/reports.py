@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from api.access import scoped
 from api.deps import ConnDep
 from api.order_models import MonthParam, ReportBy, ReportFormat
 from api.routes.service_plans import month_of
+from auth.roles import Permission
+from auth.scope import Scope
 from orders.report import csv_text
 from storage.reports import usage_report
 
@@ -25,13 +28,22 @@ BOM = "\ufeff"  # without it Excel reads UTF-8 CSV as the local code page: mojib
 )
 async def usage(
     conn: ConnDep,
+    scope: Annotated[Scope, Depends(scoped(Permission.reports_read))],
     month: Annotated[MonthParam | None, Query(description="YYYY-MM (default: this month)")] = None,
     by: Annotated[ReportBy, Query()] = "elder",
     format: Annotated[ReportFormat, Query()] = "json",
 ) -> Any:
-    """Months are Asia/Shanghai calendar months; money in 分 (JSON) or 元 (CSV)."""
+    """Months are Asia/Shanghai calendar months; money in 分 (JSON) or 元 (CSV).  Staff
+    get their community's elders and caregivers."""
     m = month_of(month)
-    rep = await usage_report(conn, m, by, datetime.now(UTC))
+    rep = await usage_report(
+        conn,
+        m,
+        by,
+        datetime.now(UTC),
+        elder_ids=scope.elder_filter(),
+        caregiver_ids=None if scope.caregiver_ids is None else sorted(scope.caregiver_ids),
+    )
     if format == "json":
         return rep
     return Response(

@@ -1,8 +1,8 @@
-// The caregiver's page (/caregiver/?id=12): today's orders on a phone, one tap
-// per step, live. Until there is a login (issue 5) the caregiver is chosen by
-// ?id= and every request says who is acting (X-Eldercare-Actor: caregiver:12);
-// the server decides what this caregiver may do (allowed_actions) and the page
-// shows exactly those buttons.
+// The caregiver's page (/caregiver/): today's orders on a phone, one tap per
+// step, live. The caregiver signs in (/login/) and the page is theirs: which
+// caregiver comes from /api/v1/auth/me, never from the URL, and the server
+// decides what this caregiver may do (allowed_actions); the page shows exactly
+// those buttons.
 //
 // Live: /ws/live pushes {"type": "order"}; for an order that is (or was) ours
 // the page re-reads today's list, because a push carries no per-caregiver
@@ -11,6 +11,7 @@
 // audio is unlocked by a tap), three times for 助急.
 
 import { getJSON, postJSON } from './api.js';
+import { requireSession, signOut } from './session.js';
 import { Chime } from './chime.js';
 import { CaregiverView } from './caregiver_view.js';
 import { Geo, PositionReporter } from './caregiver_geo.js';
@@ -18,11 +19,10 @@ import { applyStatic, formatClock, lang, onLangChange, setLang, t } from './i18n
 import { LiveConnection } from './live.js';
 import { actionText, kindText, reasonOf, stateText } from './orders.js';
 
-const params = new URLSearchParams(window.location.search);
-const caregiverId = Number(params.get('id'));
-const valid = Number.isInteger(caregiverId) && caregiverId > 0;
-const ACTOR = valid ? { 'X-Eldercare-Actor': `caregiver:${caregiverId}` } : {};
-const TODAY = `/api/v1/caregivers/${caregiverId}/today`;
+// Who: set at boot from the signed-in account (a caregiver's has a caregiver_id).
+let caregiverId = null;
+let valid = false;
+let TODAY = null;
 const FLASH_MS = 6000;
 const FRESH_MS = 30000;
 const ME_REFRESH_MS = 60000;
@@ -48,7 +48,7 @@ const geo = new Geo({
   },
   onError: () => renderStatus(),
 });
-const reporter = valid ? new PositionReporter(caregiverId, geo, { headers: ACTOR, onSent: () => renderStatus() }) : null;
+let reporter = null;
 const view = new CaregiverView({ onAction: (id, action) => act(id, action) });
 
 function byId(id) {
@@ -127,7 +127,7 @@ function announce(o) {
 
 async function reload() {
   try {
-    setOrders(await getJSON(TODAY, { headers: ACTOR }));
+    setOrders(await getJSON(TODAY));
   } catch (err) {
     console.warn('today: reload failed', err);
     if (!loaded) showProblem(t('cg.load_failed'));
@@ -141,7 +141,7 @@ function scheduleReload() {
 
 async function loadMe() {
   try {
-    me = await getJSON(`/api/v1/caregivers/${caregiverId}`, { headers: ACTOR });
+    me = await getJSON(`/api/v1/caregivers/${caregiverId}`);
     reporter.setOnShift(Boolean(me.on_shift));
   } catch (err) {
     console.warn('caregiver: not loaded', err);
@@ -225,7 +225,7 @@ async function step(o, action, extra) {
   if (o.version != null) body.version = o.version;
   let res;
   try {
-    res = await postJSON(`/api/v1/orders/${o.id}/steps`, body, { headers: ACTOR });
+    res = await postJSON(`/api/v1/orders/${o.id}/steps`, body);
   } catch (err) {
     res = null;
     messages.set(o.id, { text: t('cg.failed', { reason: err.name === 'AbortError' ? 'timeout' : err.message }), kind: 'error' });
@@ -266,14 +266,31 @@ async function step(o, action, extra) {
 
 // ---- boot ----
 
-function boot() {
+async function whoAmI() {
+  await requireSession();
+  const me = await getJSON('/api/v1/auth/me');
+  if (me.role === 'caregiver' && Number.isInteger(me.caregiver_id)) {
+    caregiverId = me.caregiver_id;
+    valid = true;
+    TODAY = `/api/v1/caregivers/${caregiverId}/today`;
+    reporter = new PositionReporter(caregiverId, geo, { onSent: () => renderStatus() });
+  }
+}
+
+async function boot() {
   applyStatic(document);
   byId('lang-toggle').addEventListener('click', () => setLang(lang() === 'zh' ? 'en' : 'zh'));
   byId('cg-sound').addEventListener('click', () => chime.unlock());
+  byId('sign-out').addEventListener('click', () => signOut());
   onLangChange(() => {
     render();
     renderStatus();
   });
+  try {
+    await whoAmI();
+  } catch (err) {
+    console.warn('caregiver: who am I failed', err);
+  }
   if (!valid) {
     showProblem(t('cg.no_id'));
     document.body.dataset.ready = '1';
@@ -302,7 +319,7 @@ function boot() {
         renderStatus();
       },
     },
-    { latestPath: TODAY, headers: ACTOR },
+    { latestPath: TODAY },
   );
   live.start();
 }

@@ -8,8 +8,17 @@
 //
 // Reconnects back off exponentially with jitter (0.5 s doubling to 30 s), so
 // a few hundred screens do not hammer a restarting server in lockstep.
+//
+// Signing in: a browser cannot set headers on a WebSocket, so the access token
+// travels as the second of two subprotocols, ["bearer", token] (never in the
+// URL, which ends up in logs). The server closes with 4401 when the token is
+// missing, expired or the session ended: refresh, then reconnect; when the
+// refresh fails, back to the login page.
+
+const SIGNED_OUT = 4401;
 
 import { getJSON, liveSocketUrl } from './api.js';
+import { accessToken, refresh, toLogin } from './session.js';
 import { parseTime } from './store.js';
 
 const BACKOFF_FIRST_MS = 500;
@@ -59,7 +68,8 @@ export class LiveConnection {
     this._setState('connecting');
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      const token = accessToken();
+      ws = token ? new WebSocket(this.url, ['bearer', token]) : new WebSocket(this.url);
     } catch (err) {
       console.warn('live: cannot open', err);
       this._scheduleReconnect();
@@ -127,9 +137,15 @@ export class LiveConnection {
       else pending.push(msg);
     };
 
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (ev.code === SIGNED_OUT) {
+        refresh()
+          .then(() => this._scheduleReconnect())
+          .catch(() => toLogin());
+        return;
+      }
       this._scheduleReconnect();
       // Keep the screen roughly current over HTTP while the socket is down,
       // and make sure the page paints at all when WebSockets are blocked.

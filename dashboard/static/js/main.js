@@ -20,6 +20,7 @@ import { OrderBoard } from './order_board.js';
 import { OrderStore } from './order_store.js';
 import { isBreached, isOpen } from './orders.js';
 import { Panel } from './panel.js';
+import { requireSession, signOut } from './session.js';
 import { AlarmSound } from './sound.js';
 import { ElderStore } from './store.js';
 
@@ -144,7 +145,15 @@ function showError(on) {
 
 async function boot() {
   applyStatic(document);
+  await requireSession(); // signed out: off to /login/, and this page goes no further
   document.getElementById('lang-toggle').addEventListener('click', () => setLang(lang() === 'zh' ? 'en' : 'zh'));
+  document.getElementById('sign-out').addEventListener('click', () => signOut());
+  getJSON('/api/v1/auth/me')
+    .then((me) => {
+      const role = lang() === 'zh' ? me.role_zh : me.role;
+      document.getElementById('session-user').textContent = t('session.user', { name: me.display_name, role });
+    })
+    .catch((err) => console.warn('who am I: not loaded', err));
 
   const config = await getJSONRetrying('/api/v1/config', () => showError(true));
   showError(false);
