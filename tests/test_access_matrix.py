@@ -83,6 +83,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/login/"): PAGES,
     ("MOUNT", "/static"): PAGES,
     ("GET", "/api/v1/health"): Rule(None),
+    # Prometheus convention: counts and latencies only, nothing about a person.
+    ("GET", "/metrics"): Rule(None),
     ("POST", "/api/v1/auth/login"): Rule(None),
     ("POST", "/api/v1/auth/refresh"): Rule(None),
     ("POST", "/api/v1/auth/logout"): Rule(EVERYONE, fresh_session=True),
