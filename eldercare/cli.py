@@ -130,6 +130,99 @@ def ingest_command(
         rt.close()
 
 
+@app.command("worker")
+def worker_command(
+    partitions: Annotated[
+        str,
+        typer.Option(
+            "--partitions", help="Home partitions, e.g. 0-3,7 or all (of ELDERCARE_PARTITIONS)."
+        ),
+    ] = "all",
+    standby: Annotated[
+        bool, typer.Option(help="Also stand by for every other partition (failover).")
+    ] = True,
+    name: Annotated[str | None, typer.Option(help="Worker name (default: host-pid).")] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="Append each batch's fed (device, seq) as JSON lines.")
+    ] = None,
+    verbose: bool = False,
+) -> None:
+    """Consume partitions from RabbitMQ: store, detect, alert (scale out past one process)."""
+    import os
+    import socket
+
+    from cluster.partitioning import parse_partitions
+    from cluster.worker import Worker
+
+    _logging(verbose)
+    settings = _settings()
+    try:
+        home = parse_partitions(partitions, settings.partitions)
+    except ValueError as exc:
+        raise _fail(f"--partitions: {exc}") from None
+    from eldercare.runtime import bring_up
+
+    try:
+        rt = bring_up(settings, broker=False)
+    except (SettingsError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    worker = Worker(
+        settings,
+        rt.database_url,
+        home=home,
+        standby=list(range(settings.partitions)) if standby else [],
+        name=name or f"{socket.gethostname()}-{os.getpid()}",
+        trace=trace,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    console.print(f"worker {worker.name}: home partitions {home or 'none'}, Ctrl-C to stop")
+    def report() -> None:
+        while not stop.wait(10):
+            console.print(f"worker: {json.dumps(worker.stats.as_dict())}")
+
+    threading.Thread(target=report, name="worker-report", daemon=True).start()
+    try:
+        worker.run(stop)
+    finally:
+        rt.close()
+
+
+@app.command("bridge")
+def bridge_command(verbose: bool = False) -> None:
+    """Terminate device MQTT and publish each message into its partition's RabbitMQ queue."""
+    _logging(verbose)
+    settings = _settings()
+    from cluster.bridge import Bridge
+    from eldercare.runtime import bring_up
+
+    try:
+        rt = bring_up(settings)
+    except (SettingsError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    assert rt.broker_url is not None
+    bridge = Bridge(settings, rt.broker_url, mqtt_v5=rt.mqtt_v5)
+    try:
+        bridge.start()
+    except Exception as exc:
+        rt.close()
+        raise _fail(
+            f"bridge cannot start ({exc}); check ELDERCARE_BROKER_URL and ELDERCARE_AMQP_URL"
+        ) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(f"bridge running: {_shown(rt.broker_url)} -> RabbitMQ, Ctrl-C to stop")
+    try:
+        while not stop.wait(10):
+            console.print(f"bridge: {bridge.forwarded} messages forwarded")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bridge.stop()
+        rt.close()
+
+
 def _start_ingest(settings: Settings, rt: Any, *, detect: bool = True) -> Any:
     from ingest.detection import DetectionWorker
     from ingest.service import IngestService
