@@ -178,6 +178,7 @@ def worker_command(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     console.print(f"worker {worker.name}: home partitions {home or 'none'}, Ctrl-C to stop")
+
     def report() -> None:
         while not stop.wait(10):
             console.print(f"worker: {json.dumps(worker.stats.as_dict())}")
@@ -503,6 +504,46 @@ def bench_dispatch(
         decisions=decisions,
         lifecycles=lifecycles,
         workers=workers,
+    )
+    typer.echo(json.dumps(result, indent=2) if as_json else render(result))
+
+
+@bench_app.command("scale")
+def bench_scale(
+    devices: Annotated[int, typer.Option(min=10, help="Simulated devices.")] = 2000,
+    rounds: Annotated[int, typer.Option(min=1, help="Readings per device in the backlog.")] = 30,
+    workers: Annotated[str, typer.Option(help="Worker counts to run, e.g. 1,2,4.")] = "1,2,4",
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the runs.")] = 8,
+    alarms: Annotated[int, typer.Option(min=1, help="SOS alarms timed per run.")] = 20,
+    database_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL server for the scratch databases.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Readings/s and alarm latency with 1, 2 and 4 workers over RabbitMQ, same run."""
+    from bench.scale import render, run
+    from eldercare.runtime import database_url as server_url
+    from eldercare.runtime import migration_options
+
+    settings = _settings(**({"database_url": database_url} if database_url else {}))
+    try:
+        counts = tuple(int(w) for w in workers.split(","))
+    except ValueError:
+        raise _fail(f"--workers takes counts like 1,2,4, not {workers!r}") from None
+    try:
+        admin = server_url(settings)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    result = run(
+        settings,
+        admin,
+        migration_options(settings),
+        devices=devices,
+        rounds=rounds,
+        workers=counts,
+        partitions=partitions,
+        alarms=alarms,
+        log=None if as_json else console.print,
     )
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 
