@@ -36,6 +36,7 @@ import psycopg
 
 from cluster import topology
 from cluster.envelope import unpack
+from cluster.live_feed import LiveAnnouncer
 from cluster.partition_rules import PartitionRules
 from cluster.partitioning import queue_name
 from eldercare.settings import Settings
@@ -110,6 +111,7 @@ class Worker:
         self._rules: PartitionRules | None = None
         self._profile_stamps: set[tuple[int, datetime]] = set()
         self._amqp: pika.BlockingConnection | None = None
+        self.live = LiveAnnouncer(settings.live_interval_s)
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -171,6 +173,7 @@ class Worker:
                     if not self._handle(stop):
                         return  # stopping while the database is away: nothing acked
                     channel.basic_ack(delivery_tag=self._last_tag, multiple=True)
+                self._with_db(stop, self.live.flush_if_due)
                 if now_m - last_tick >= self.settings.detection_tick_s:
                     self._with_db(stop, self._tick)
                     last_tick = now_m
@@ -214,6 +217,8 @@ class Worker:
         assembled = self._with_db(stop, lambda c: self._store(c, groups))
         if assembled is None:
             return False
+        for a in assembled.values():
+            self.live.add(a.live)
         try:
             self._with_db(stop, lambda c: self._judge(c, groups, assembled), retry=False)
         except Exception:  # never let one bad batch end the worker (the rows are stored)
@@ -277,6 +282,7 @@ class Worker:
                 one = reject_by_database(m, str(exc), raw)
                 write_batch(conn, one.batch)
             merged.readings.extend(one.readings)
+            merged.live.update(one.live)
         return merged
 
     def _judge(

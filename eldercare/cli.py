@@ -117,6 +117,10 @@ def ingest_command(
     except (SettingsError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     service = _start_ingest(settings, rt, detect=detect)
+    from cluster.live_feed import CommitAnnouncer
+
+    # No API in this process: the live map of every API node hears it over NOTIFY.
+    service.on_commit = CommitAnnouncer(rt.database_url, settings.live_interval_s)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     console.print(f"ingest running: broker {_shown(rt.broker_url)}, Ctrl-C to stop")
