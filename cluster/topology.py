@@ -20,9 +20,14 @@ from cluster.partitioning import exchange_name, queue_name
 QUEUE_ARGUMENTS = {"x-single-active-consumer": True, "x-queue-type": "classic"}
 
 
-def connect(amqp_url: str, *, heartbeat: int = 20) -> pika.BlockingConnection:
+def connect(
+    amqp_url: str, *, heartbeat: int = 20, name: str | None = None
+) -> pika.BlockingConnection:
+    """``name`` shows in ``rabbitmqctl list_connections client_properties``."""
     params = pika.URLParameters(amqp_url)
     params.heartbeat = heartbeat
+    if name:
+        params.client_properties = {"connection_name": name}
     params.blocked_connection_timeout = 60
     params.connection_attempts = 3
     params.retry_delay = 1

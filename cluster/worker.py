@@ -72,6 +72,8 @@ class WorkerStats:
     replayed: int = 0
     amqp_sessions: int = 0
     errors: int = 0
+    sessions_lost: int = 0
+    slowest_takeover_ms: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -133,10 +135,15 @@ class Worker:
                 try:
                     self._session(stop)
                     delay = 0.5
-                except pika.exceptions.AMQPError as exc:
-                    # Our unacknowledged messages and our partitions are another
-                    # worker's now: what we hold of them is out of date.
-                    log.warning("lost RabbitMQ (%r); dropping partitions, reconnecting", exc)
+                except Exception as exc:
+                    # Lost RabbitMQ (or a bug, which closes the session the same way):
+                    # our unacknowledged messages and our partitions are another
+                    # worker's now, and what we hold of them is out of date.
+                    if isinstance(exc, pika.exceptions.AMQPError):
+                        log.warning("lost RabbitMQ (%r); dropping partitions, reconnecting", exc)
+                    else:
+                        log.exception("worker session failed; dropping partitions, reconnecting")
+                    self.stats.sessions_lost += 1
                     self._rules.drop_all()
                     self._inbox.clear()
                     stop.wait(delay)
@@ -150,7 +157,7 @@ class Worker:
                 self._conn.close()
 
     def _session(self, stop: threading.Event) -> None:
-        amqp = self._amqp = topology.connect(self.amqp_url)
+        amqp = self._amqp = topology.connect(self.amqp_url, name=f"eldercare-worker {self.name}")
         try:
             channel = amqp.channel()
             channel.basic_qos(prefetch_count=self.settings.worker_prefetch)
@@ -237,7 +244,10 @@ class Worker:
         taken = []
         for n in groups:
             if n not in self._rules.held:
+                began = time.perf_counter()
                 taken.extend(self._rules.take(conn, n, now))
+                took = int((time.perf_counter() - began) * 1000)
+                self.stats.slowest_takeover_ms = max(self.stats.slowest_takeover_ms, took)
                 self.stats.takeovers += 1
                 self.stats.replayed += self._rules.held[n].replayed
         self._record(conn, taken, now)

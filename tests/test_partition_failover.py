@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -230,3 +231,72 @@ def test_a_killed_workers_partitions_move_with_their_state(
     assert sos[1] == "open" and sos[3] >= 2
     assert len(alerts(db, elder_of[fall_dev], "fall")) == 1 and withdrawn
     assert late[0][1] == "open"
+
+
+def close_amqp_connection(name: str) -> None:
+    """RabbitMQ closes the connection named ``name`` (as a broker restart or a network
+    cut would), through ``rabbitmqctl``: no other client is touched."""
+    out = subprocess.run(
+        ["rabbitmqctl", "list_connections", "-q", "--no-table-headers", "pid", "client_properties"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (pid,) = [
+        line.split("\t")[0]
+        for line in out.splitlines()
+        if f'{{"connection_name","{name}"}}' in line
+    ]
+    subprocess.run(
+        ["rabbitmqctl", "close_connection", pid, "test"], check=True, capture_output=True
+    )
+
+
+def test_a_worker_cut_off_from_rabbitmq_hands_over_rejoins_and_takes_over_again(
+    cluster: Cluster, db: psycopg.Connection
+) -> None:
+    """Worker 0 loses its connection: worker 1 takes its partitions; worker 0 reconnects
+    as a stand-in with nothing stale, and takes every partition when worker 1 dies."""
+    pairs = enrol_many(db, 400, "pc")
+    devices = [d for d, _ in pairs]
+    procs, traces = zip(*(cluster.worker(i, 2) for i in range(2)), strict=True)
+    publisher = PartitionPublisher(AMQP_URL, cluster.prefix, PARTITIONS)
+    start = datetime.now(UTC) - timedelta(minutes=2)
+    rounds = 30
+
+    def count() -> int:
+        (n,) = db.execute("SELECT count(*) FROM vitals").fetchone()
+        db.commit()
+        return n
+
+    try:
+        wait_until(lambda: cluster.consumers() == [2] * PARTITIONS, timeout=60, interval=0.5)
+        publisher.open()
+        for k in range(1, rounds + 1):
+            publisher.publish(vitals_round(devices, k, start + timedelta(seconds=k)))
+            if k == 10:
+                wait_until(lambda: count() >= 5 * len(devices), timeout=60, interval=0.2)
+                close_amqp_connection("eldercare-worker w0")
+            if k == 20:
+                # Worker 0 is back as a stand-in for every partition.
+                wait_until(lambda: cluster.consumers() == [2] * PARTITIONS, timeout=30)
+                os.kill(procs[1].pid, signal.SIGKILL)
+        wait_until(lambda: count() == rounds * len(devices), timeout=120, interval=0.5)
+        assert procs[0].poll() is None, "worker 0 must survive losing RabbitMQ"
+    finally:
+        publisher.close()
+        for p in procs:
+            stop_process(p)
+    (distinct,) = db.execute("SELECT count(DISTINCT (device_id, seq)) FROM vitals").fetchone()
+    assert distinct == rounds * len(devices)
+    batches = fed(list(traces))
+    last: dict[str, int] = {}
+    for b in batches:
+        for dev, seq in b["r"]:
+            assert seq > last.get(dev, -1), f"{dev}: seq {seq} after {last.get(dev)}"
+            last[dev] = seq
+    assert all(last[d] == rounds for d in devices)
+    # In the end worker 0 held every partition.
+    assert {b["p"] for b in batches if b["w"] == "w0" and b["r"][0][1] > 20} == set(
+        range(PARTITIONS)
+    )
