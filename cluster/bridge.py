@@ -41,7 +41,10 @@ class Bridge:
         self.broker = BrokerAddress.parse(broker_url)
         self.mqtt_v5 = mqtt_v5
         self.publisher = PartitionPublisher(
-            settings.amqp_url, settings.partition_prefix, settings.partitions
+            settings.amqp_url,
+            settings.partition_prefix,
+            settings.partitions,
+            settings.partition_queue_type,
         )
         self._queue: queue.SimpleQueue[tuple[str, bytes, datetime, int, int, int]] = (
             queue.SimpleQueue()

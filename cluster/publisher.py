@@ -28,8 +28,11 @@ def partition_for_topic(topic: str, partitions: int) -> int:
 
 
 class PartitionPublisher:
-    def __init__(self, amqp_url: str, prefix: str, partitions: int) -> None:
+    def __init__(
+        self, amqp_url: str, prefix: str, partitions: int, queue_type: str = "classic"
+    ) -> None:
         self.amqp_url = amqp_url
+        self.queue_type = queue_type
         self.prefix = prefix
         self.partitions = partitions
         self._conn: pika.BlockingConnection | None = None
@@ -39,7 +42,7 @@ class PartitionPublisher:
     def open(self) -> None:
         self._conn = topology.connect(self.amqp_url)
         self._channel = self._conn.channel()
-        topology.declare(self._channel, self.prefix, self.partitions)
+        topology.declare(self._channel, self.prefix, self.partitions, self.queue_type)
         self._channel.confirm_delivery()
 
     def publish(self, messages: list[Raw]) -> None:

@@ -34,13 +34,20 @@ def connect(
     return pika.BlockingConnection(params)
 
 
-def declare(channel: BlockingChannel, prefix: str, partitions: int) -> None:
-    """Idempotent: every bridge and worker declares the same objects at start."""
+def declare(
+    channel: BlockingChannel, prefix: str, partitions: int, queue_type: str = "classic"
+) -> None:
+    """Idempotent: every bridge and worker declares the same objects at start.
+
+    ``queue_type`` "quorum" replicates each partition over a RabbitMQ cluster's nodes
+    (Raft), for a deployment whose broker must survive losing a node.
+    """
     exchange = exchange_name(prefix)
     channel.exchange_declare(exchange, exchange_type="direct", durable=True)
+    arguments = {**QUEUE_ARGUMENTS, "x-queue-type": queue_type}
     for n in range(partitions):
         name = queue_name(prefix, n)
-        channel.queue_declare(name, durable=True, arguments=QUEUE_ARGUMENTS)
+        channel.queue_declare(name, durable=True, arguments=arguments)
         channel.queue_bind(name, exchange, routing_key=name)
 
 

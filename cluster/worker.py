@@ -12,9 +12,10 @@ anywhere before the ack makes RabbitMQ hand the messages, in order, to the worke
 that takes the partition over.
 
 It subscribes to its *home* partitions at once and to every other partition
-(``standby``) a few seconds later: with ``x-single-active-consumer`` RabbitMQ keeps
-a queue with the consumer registered first, so workers started together split the
-partitions by their home lists, and each is the stand-in for the others.
+(``standby``) a few seconds later, in random order: with ``x-single-active-consumer``
+RabbitMQ keeps a queue with the consumer registered first, so workers started
+together split the partitions by their home lists, each is the stand-in for the
+others, and a dead worker's partitions spread over the survivors.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -161,21 +163,20 @@ class Worker:
         try:
             channel = amqp.channel()
             channel.basic_qos(prefetch_count=self.settings.worker_prefetch)
-            topology.declare(channel, self.prefix, self.partitions)
+            topology.declare(
+                channel, self.prefix, self.partitions, self.settings.partition_queue_type
+            )
             self.stats.amqp_sessions += 1
             for n in self.home:
                 self._consume(channel, n)
-            standby_at = time.monotonic() + self.settings.worker_standby_delay_s
-            standby = list(self.standby)
+            standby = self._standby_plan(time.monotonic())
             last_tick = last_snapshot = time.monotonic()
             log.info("worker %s consuming home partitions %s", self.name, self.home)
             while not stop.is_set():
                 amqp.process_data_events(time_limit=self.settings.worker_linger_s)
                 now_m = time.monotonic()
-                if standby and now_m >= standby_at:
-                    for n in standby:
-                        self._consume(channel, n)
-                    standby = []
+                while standby and now_m >= standby[0][0]:
+                    self._consume(channel, standby.pop(0)[1])
                 if self._inbox:
                     if not self._handle(stop):
                         return  # stopping while the database is away: nothing acked
@@ -197,6 +198,14 @@ class Worker:
             with contextlib.suppress(Exception):
                 amqp.close()
             self._amqp = None
+
+    def _standby_plan(self, now: float) -> list[tuple[float, int]]:
+        """When to stand by for each other partition: after the delay, at a random
+        moment within it again.  RabbitMQ hands a queue to its longest-waiting consumer,
+        so a dead worker's partitions go to different survivors, not all to one."""
+        delay = self.settings.worker_standby_delay_s
+        rng = random.Random()
+        return sorted((now + delay * (1 + rng.random()), n) for n in self.standby)
 
     def _consume(self, channel: Any, n: int) -> None:
         tag = f"{self.name}.p{n}"

@@ -186,6 +186,10 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="Name of the exchange, and prefix of the partition queues (`….p{n}`).",
     )
+    partition_queue_type: Literal["classic", "quorum"] = Field(
+        default="classic",
+        description="`quorum` replicates the partition queues over a RabbitMQ cluster.",
+    )
     worker_prefetch: int = Field(
         default=20, ge=1, le=10_000, description="Unacknowledged messages per partition."
     )
