@@ -177,10 +177,15 @@ class Worker:
                 now_m = time.monotonic()
                 while standby and now_m >= standby[0][0]:
                     self._consume(channel, standby.pop(0)[1])
+                if channel.is_closed:  # closed by the broker: our consumers are gone
+                    raise pika.exceptions.ChannelClosed(0, "channel closed by RabbitMQ")
                 if self._inbox:
-                    if not self._handle(stop):
+                    done = self._handle(stop)
+                    if done is None:
                         return  # stopping while the database is away: nothing acked
-                    channel.basic_ack(delivery_tag=self._last_tag, multiple=True)
+                    # Only what was handled: more may have arrived while the database
+                    # was retried (heartbeats are served meanwhile).
+                    channel.basic_ack(delivery_tag=done, multiple=True)
                 self._with_db(stop, self.live.flush_if_due)
                 if now_m - last_tick >= self.settings.detection_tick_s:
                     self._with_db(stop, self._tick)
@@ -221,18 +226,19 @@ class Worker:
                 unpack(body),
             )
         )
-        self._last_tag = method.delivery_tag
 
     # --- one loop's deliveries --------------------------------------------------
 
-    def _handle(self, stop: threading.Event) -> bool:
+    def _handle(self, stop: threading.Event) -> int | None:
+        """Store and judge what was delivered; the highest delivery tag handled, or None
+        when stopping before it was stored."""
         deliveries, self._inbox = self._inbox, []
         groups: dict[int, list[Delivery]] = {}
         for d in deliveries:
             groups.setdefault(d.partition, []).append(d)
         assembled = self._with_db(stop, lambda c: self._store(c, groups))
         if assembled is None:
-            return False
+            return None
         for a in assembled.values():
             self.live.add(a.live)
         try:
@@ -243,7 +249,7 @@ class Worker:
             if self._conn is not None and not self._conn.closed:
                 self._conn.rollback()
         self.stats.messages += sum(len(d.messages) for d in deliveries)
-        return True
+        return max(d.tag for d in deliveries)
 
     def _store(
         self, conn: psycopg.Connection, groups: dict[int, list[Delivery]]
@@ -377,6 +383,9 @@ class Worker:
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = psycopg.connect(self.database_url, connect_timeout=5)
+                profiles = self._profiles
+                if profiles is not None and (profiles.conn.closed or profiles.conn.broken):
+                    profiles.conn = psycopg.connect(self.database_url, connect_timeout=5)
                 return work(self._conn)
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", exc, delay)

@@ -255,8 +255,9 @@ def close_amqp_connection(name: str) -> None:
 def test_a_worker_cut_off_from_rabbitmq_hands_over_rejoins_and_takes_over_again(
     cluster: Cluster, db: psycopg.Connection
 ) -> None:
-    """Worker 0 loses its connection: worker 1 takes its partitions; worker 0 reconnects
-    as a stand-in with nothing stale, and takes every partition when worker 1 dies."""
+    """The workers lose their database connections, then worker 0 its RabbitMQ connection:
+    worker 1 takes its partitions; worker 0 reconnects as a stand-in with nothing stale,
+    and takes every partition when worker 1 dies."""
     pairs = enrol_many(db, 400, "pc")
     devices = [d for d, _ in pairs]
     procs, traces = zip(*(cluster.worker(i, 2) for i in range(2)), strict=True)
@@ -274,8 +275,16 @@ def test_a_worker_cut_off_from_rabbitmq_hands_over_rejoins_and_takes_over_again(
         publisher.open()
         for k in range(1, rounds + 1):
             publisher.publish(vitals_round(devices, k, start + timedelta(seconds=k)))
+            if k == 5:
+                wait_until(lambda: count() >= 2 * len(devices), timeout=60, interval=0.2)
+                # Every worker loses its database connections mid-stream.
+                db.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                db.commit()
             if k == 10:
-                wait_until(lambda: count() >= 5 * len(devices), timeout=60, interval=0.2)
+                wait_until(lambda: count() >= 8 * len(devices), timeout=60, interval=0.2)
                 close_amqp_connection("eldercare-worker w0")
             if k == 20:
                 # Worker 0 is back as a stand-in for every partition.
