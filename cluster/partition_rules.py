@@ -83,8 +83,8 @@ class PartitionRules:
             for e, s in states.items()
             if s.get("watermark")
         }
-        since = min([floor, *marks.values()]) if len(marks) == len(elders) else floor
-        since = max(since, floor)
+        # From the oldest saved watermark (an elder never saved: the whole window).
+        since = max(min(marks.values()), floor) if marks and len(marks) == len(elders) else floor
         try:
             stored = stored_since(conn, [d for d, _ in devices], since)
         except psycopg.OperationalError:
