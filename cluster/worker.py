@@ -75,7 +75,8 @@ class WorkerStats:
     amqp_sessions: int = 0
     errors: int = 0
     sessions_lost: int = 0
-    slowest_takeover_ms: int = 0
+    slowest_takeover_ms: int = 0  # the first ones compile the rule kernels
+    last_takeover_ms: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -263,6 +264,7 @@ class Worker:
                 taken.extend(self._rules.take(conn, n, now))
                 took = int((time.perf_counter() - began) * 1000)
                 self.stats.slowest_takeover_ms = max(self.stats.slowest_takeover_ms, took)
+                self.stats.last_takeover_ms = took
                 self.stats.takeovers += 1
                 self.stats.replayed += self._rules.held[n].replayed
         self._record(conn, taken, now)

@@ -191,6 +191,7 @@ def worker_command(
     try:
         worker.run(stop)
     finally:
+        console.print(f"worker stopped: {json.dumps(worker.stats.as_dict())}")
         rt.close()
 
 
