@@ -520,6 +520,9 @@ def bench_scale(
     workers: Annotated[str, typer.Option(help="Worker counts to run, e.g. 1,2,4.")] = "1,2,4",
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the runs.")] = 8,
     alarms: Annotated[int, typer.Option(min=1, help="SOS alarms timed per run.")] = 20,
+    repeat: Annotated[
+        int, typer.Option(min=1, help="Interleaved runs per worker count (median).")
+    ] = 3,
     database_url: Annotated[
         str | None, typer.Option(help="PostgreSQL server for the scratch databases.")
     ] = None,
@@ -548,6 +551,7 @@ def bench_scale(
         workers=counts,
         partitions=partitions,
         alarms=alarms,
+        repeat=repeat,
         log=None if as_json else console.print,
     )
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
