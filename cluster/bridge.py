@@ -135,7 +135,7 @@ class Bridge:
             remaining = deadline - time.monotonic()
             try:
                 batch.append(
-                    self._queue.get(timeout=max(remaining, 0))
+                    self._queue.get(timeout=remaining)
                     if remaining > 0
                     else self._queue.get_nowait()
                 )
