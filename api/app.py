@@ -35,6 +35,7 @@ from api.routes import family as family_routes
 from api.routes import orders as order_routes
 from api.routes import reports as report_routes
 from api.routes import service_plans as service_plan_routes
+from cluster.live_feed import LiveListener
 from eldercare.settings import Settings
 from ingest.batch import Assembled
 from storage import readings as stored_readings
@@ -66,6 +67,10 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
         if ingest is not None:
             ingest.on_commit = lambda a: _feed(hub, a)
             ingest.stats.observer = metrics
+        # Readings stored by other processes (workers, a separate ingest) reach the map too.
+        live_listener = LiveListener(database_url, hub) if ingest is None else None
+        if live_listener is not None:
+            await live_listener.start()
         # Alerts from the detection process and the other API nodes (PostgreSQL NOTIFY).
         listener = AlertListener(database_url, hub, pool)
         await listener.start()
@@ -95,6 +100,8 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
                 ingest.on_commit = None
                 ingest.stats.observer = None
             await listener.stop()
+            if live_listener is not None:
+                await live_listener.stop()
             task.cancel()
             escalator.cancel()
             dispatching.cancel()

@@ -120,6 +120,10 @@ def ingest_command(
     except (SettingsError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     service = _start_ingest(settings, rt, detect=detect)
+    from cluster.live_feed import CommitAnnouncer
+
+    # No API in this process: the live map of every API node hears it over NOTIFY.
+    service.on_commit = CommitAnnouncer(rt.database_url, settings.live_interval_s)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     console.print(f"ingest running: broker {_shown(rt.broker_url)}, Ctrl-C to stop")
@@ -130,6 +134,101 @@ def ingest_command(
         pass
     finally:
         service.stop()
+        rt.close()
+
+
+@app.command("worker")
+def worker_command(
+    partitions: Annotated[
+        str,
+        typer.Option(
+            "--partitions", help="Home partitions, e.g. 0-3,7 or all (of ELDERCARE_PARTITIONS)."
+        ),
+    ] = "all",
+    standby: Annotated[
+        bool, typer.Option(help="Also stand by for every other partition (failover).")
+    ] = True,
+    name: Annotated[str | None, typer.Option(help="Worker name (default: host-pid).")] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="Append each batch's fed (device, seq) as JSON lines.")
+    ] = None,
+    verbose: bool = False,
+) -> None:
+    """Consume partitions from RabbitMQ: store, detect, alert (scale out past one process)."""
+    import os
+    import socket
+
+    from cluster.partitioning import parse_partitions
+    from cluster.worker import Worker
+
+    _logging(verbose)
+    settings = _settings()
+    try:
+        home = parse_partitions(partitions, settings.partitions)
+    except ValueError as exc:
+        raise _fail(f"--partitions: {exc}") from None
+    from eldercare.runtime import bring_up
+
+    try:
+        rt = bring_up(settings, broker=False)
+    except (SettingsError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    worker = Worker(
+        settings,
+        rt.database_url,
+        home=home,
+        standby=list(range(settings.partitions)) if standby else [],
+        name=name or f"{socket.gethostname()}-{os.getpid()}",
+        trace=trace,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    console.print(f"worker {worker.name}: home partitions {home or 'none'}, Ctrl-C to stop")
+
+    def report() -> None:
+        while not stop.wait(10):
+            console.print(f"worker: {json.dumps(worker.stats.as_dict())}")
+
+    threading.Thread(target=report, name="worker-report", daemon=True).start()
+    try:
+        worker.run(stop)
+    finally:
+        console.print(f"worker stopped: {json.dumps(worker.stats.as_dict())}")
+        rt.close()
+
+
+@app.command("bridge")
+def bridge_command(verbose: bool = False) -> None:
+    """Terminate device MQTT and publish each message into its partition's RabbitMQ queue."""
+    _logging(verbose)
+    settings = _settings()
+    from cluster.bridge import Bridge
+    from eldercare.runtime import bring_up
+
+    try:
+        rt = bring_up(settings)
+    except (SettingsError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    assert rt.broker_url is not None
+    bridge = Bridge(settings, rt.broker_url, mqtt_v5=rt.mqtt_v5)
+    try:
+        bridge.start()
+    except Exception as exc:
+        rt.close()
+        raise _fail(
+            f"bridge cannot start ({exc}); check ELDERCARE_BROKER_URL and ELDERCARE_AMQP_URL"
+        ) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(f"bridge running: {_shown(rt.broker_url)} -> RabbitMQ, Ctrl-C to stop")
+    try:
+        while not stop.wait(10):
+            console.print(f"bridge: {bridge.forwarded} messages forwarded")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bridge.stop()
         rt.close()
 
 
@@ -461,6 +560,50 @@ def bench_dispatch(
         decisions=decisions,
         lifecycles=lifecycles,
         workers=workers,
+    )
+    typer.echo(json.dumps(result, indent=2) if as_json else render(result))
+
+
+@bench_app.command("scale")
+def bench_scale(
+    devices: Annotated[int, typer.Option(min=10, help="Simulated devices.")] = 2000,
+    rounds: Annotated[int, typer.Option(min=1, help="Readings per device in the backlog.")] = 30,
+    workers: Annotated[str, typer.Option(help="Worker counts to run, e.g. 1,2,4.")] = "1,2,4",
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the runs.")] = 8,
+    alarms: Annotated[int, typer.Option(min=1, help="SOS alarms timed per run.")] = 20,
+    repeat: Annotated[
+        int, typer.Option(min=1, help="Interleaved runs per worker count (median).")
+    ] = 3,
+    database_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL server for the scratch databases.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Readings/s and alarm latency with 1, 2 and 4 workers over RabbitMQ, same run."""
+    from bench.scale import render, run
+    from eldercare.runtime import database_url as server_url
+    from eldercare.runtime import migration_options
+
+    settings = _settings(**({"database_url": database_url} if database_url else {}))
+    try:
+        counts = tuple(int(w) for w in workers.split(","))
+    except ValueError:
+        raise _fail(f"--workers takes counts like 1,2,4, not {workers!r}") from None
+    try:
+        admin = server_url(settings)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    result = run(
+        settings,
+        admin,
+        migration_options(settings),
+        devices=devices,
+        rounds=rounds,
+        workers=counts,
+        partitions=partitions,
+        alarms=alarms,
+        repeat=repeat,
+        log=None if as_json else console.print,
     )
     typer.echo(json.dumps(result, indent=2) if as_json else render(result))
 

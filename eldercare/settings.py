@@ -203,6 +203,40 @@ class Settings(BaseSettings):
     def uses_private_broker(self) -> bool:
         return self.broker_url is None
 
+    # --- past one machine: partitions over RabbitMQ (cluster/) ---------------------
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/%2F",
+        pattern=r"^amqps?://",
+        description="RabbitMQ of `eldercare bridge` and `eldercare worker`.",
+    )
+    partitions: int = Field(
+        default=12, ge=1, le=1024, description="Partitions of the readings (fixed per deployment)."
+    )
+    partition_prefix: str = Field(
+        default="eldercare.readings",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Name of the exchange, and prefix of the partition queues (`….p{n}`).",
+    )
+    partition_queue_type: Literal["classic", "quorum"] = Field(
+        default="classic",
+        description="`quorum` replicates the partition queues over a RabbitMQ cluster.",
+    )
+    worker_prefetch: int = Field(
+        default=20, ge=1, le=10_000, description="Unacknowledged messages per partition."
+    )
+    worker_linger_s: float = Field(
+        default=0.02, gt=0, le=1, description="How long a worker gathers deliveries per batch."
+    )
+    worker_standby_delay_s: float = Field(
+        default=3.0, ge=0, le=300, description="Wait before standing by for other partitions."
+    )
+    worker_replay_window_s: float = Field(
+        default=900.0, ge=0, description="Furthest back a takeover replays stored readings."
+    )
+    bridge_client_id: str = Field(
+        default="eldercare-bridge", description="The bridge's persistent MQTT session."
+    )
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning pydantic's error into one readable line per problem."""

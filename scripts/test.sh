@@ -22,5 +22,20 @@ if [ ! -x "${ELDERCARE_CHROMIUM:-/usr/bin/chromium}" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# The partition tests (tests/test_partition_*.py) need RabbitMQ: Debian's package, no
+# plugins, started here when nothing listens on 5672 (ELDERCARE_TEST_AMQP: use another).
+amqp_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if [ -z "${ELDERCARE_TEST_AMQP:-}" ] && ! amqp_up; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if ! command -v rabbitmq-server >/dev/null && [ ! -x /usr/sbin/rabbitmq-server ]; then
+    echo "installing rabbitmq-server for the partition tests…" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rabbitmq-server >/dev/null
+  fi
+  amqp_up || $SUDO env PATH="$PATH:/usr/sbin" rabbitmq-server -detached || true
+  for _ in $(seq 60); do amqp_up && break; sleep 1; done
+fi
+
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,1 @@
+"""Past one machine: readings partitioned by device over RabbitMQ, one worker per partition."""
