@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.seams import default_orders
+from api import notifier as notifier_task
 from api.alert_feed import AlertListener
 from api.auth_deps import signing_key
 from api.dispatcher import Dispatcher
@@ -27,6 +28,7 @@ from api.routes import alerts, health, live, quarantine, readings, registry
 from api.routes import auth as auth_routes
 from api.routes import caregivers as caregiver_routes
 from api.routes import device_credentials as device_credential_routes
+from api.routes import notifications as notification_routes
 from api.routes import orders as order_routes
 from api.routes import reports as report_routes
 from api.routes import service_plans as service_plan_routes
@@ -73,12 +75,14 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
         )
         app.state.dispatcher = dispatcher
         dispatching = asyncio.create_task(dispatcher.run(), name="dispatcher")
+        notifying = notifier_task.start(app, database_url)  # alerts and offers to people
         try:
             yield
         finally:
             if ingest is not None:
                 ingest.on_commit = None
             await listener.stop()
+            await notifier_task.stop(notifying)
             task.cancel()
             escalator.cancel()
             dispatching.cancel()
@@ -109,6 +113,7 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
     app.state.signing_key = signing_key(settings)
     app.include_router(auth_routes.router)
     app.include_router(device_credential_routes.router)
+    app.include_router(notification_routes.router)
     _errors(app)
     _dashboard(app)
     return app

@@ -131,6 +131,19 @@ class Settings(BaseSettings):
         description="MQTT account of the ingest and backend (subscribes to every device).",
     )
 
+    # --- notifications (api/notifier.py) ------------------------------------
+    notify_enabled: bool = Field(
+        default=True,
+        description="Send alerts and order offers to people's channels (apprise URLs).",
+    )
+    # Reminders and escalation steps are due by the clock: a pass at least this often.
+    notify_tick_s: float = Field(default=5.0, gt=0, le=300)
+    # Older unacknowledged alerts are left to the dashboard: no burst of stale messages
+    # after a long outage or on first start.
+    notify_lookback_h: float = Field(default=6.0, gt=0, le=72)
+    # One send (one channel, one person) longer than this counts as failed: next channel.
+    notify_send_timeout_s: float = Field(default=15.0, gt=0, le=120)
+
     @field_validator("database_url", "broker_url", "secret_key", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:

@@ -54,6 +54,7 @@ MIGRATIONS: tuple[tuple[int, str, Step], ...] = (
     (4, "detection", _sql("0004_detection.sql")),
     (5, "orders", _sql("0005_orders.sql")),
     (6, "accounts", _sql("0006_accounts.sql")),
+    (8, "notifications", _sql("0008_notifications.sql")),
 )
 
 
