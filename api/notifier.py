@@ -127,8 +127,11 @@ class Notifier:
                 except Exception:
                     log.exception("notification pass failed; retrying in %.0f s", self.interval_s)
                     await self._drop_connection()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                # that lands as the event is set, and the notifier would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                    async with asyncio.timeout(self.interval_s):
+                        await self._wake.wait()
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -163,7 +166,9 @@ class Notifier:
     async def _connection(self) -> AsyncConnection:
         # Autocommit: each claim is committed before its send, each outcome after it.
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(self.database_url, autocommit=True)
+            self._conn = await psycopg.AsyncConnection.connect(
+                self.database_url, autocommit=True, connect_timeout=5
+            )
             self._leader = False
         return self._conn
 
@@ -326,8 +331,10 @@ def start(app: FastAPI, database_url: str) -> asyncio.Task[None] | None:
     return asyncio.create_task(notifier.run(), name="notifier")
 
 
-async def stop(task: asyncio.Task[None] | None) -> None:
+async def stop(task: asyncio.Task[None] | None, *, grace_s: float = 10.0) -> None:
+    """Cancel the notifier; a send stuck past ``grace_s`` must not hold up the shutdown."""
     if task is not None:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        done, _ = await asyncio.wait({task}, timeout=grace_s)
+        if not done:
+            log.warning("notifier did not stop within %.0f s; leaving it", grace_s)

@@ -93,6 +93,7 @@ async def send(url: str, title: str, body: str, *, timeout_s: float = 15.0) -> D
     """Send one message; never raises.  A send taking longer than ``timeout_s`` counts as
     failed (its thread is left to finish: apprise's own timeouts end it)."""
     try:
-        return await asyncio.wait_for(asyncio.to_thread(_send, url, title, body), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: it may swallow a cancel on 3.11
+            return await asyncio.to_thread(_send, url, title, body)
     except TimeoutError:
         return Delivery(False, f"no answer within {timeout_s:.0f} s")
