@@ -6,8 +6,9 @@ reaches it.  Step 0 starts when the alert opens; step *i+1* starts ``wait_s`` af
 step *i*, or sooner when every channel of every person of step *i* has failed (or the
 step has nobody to reach): a failure falls through to the person's next channel, and
 when nobody of a step can be reached, to the next step.  While the alert stays open the
-top step's people are reminded every ``reminder_s`` (the newest round only, never a
-backlog), at most ``max_reminders`` times.  A person's quiet hours hold back non-critical
+people of the highest step reached that has anyone on it are reminded every
+``reminder_s`` from that step's start (the newest round only, never a backlog), at most
+``max_reminders`` times.  A person's quiet hours hold back non-critical
 alerts only.  Acknowledged or resolved: nothing more is due.
 
 The shell passes the attempts recorded so far and gets back the attempts due now; an
@@ -265,12 +266,15 @@ def plan(
     rank = SEVERITY_RANK.get(alert.severity, 0)
     due: list[Due] = []
     inbox: list[InboxNote] = []
-    start, top, top_start = alert.opened_at, -1, alert.opened_at
+    start, top = alert.opened_at, -1
+    reminded: tuple[int, datetime] | None = None  # the step whose people are reminded
     for i, step in enumerate(ladder.steps):
         if rank < SEVERITY_RANK.get(step.min_severity, 0) or start > now:
             break
-        top, top_start = i, start
+        top = i
         members = people.get(step.audience, ())
+        if members and step.remind:
+            reminded = (i, start)
         notice = notice_of(alert.id, i, 0)
         exhausted: list[datetime] = []
         reachable = False
@@ -301,16 +305,17 @@ def plan(
             fell = max(exhausted, default=start)
             following = min(following, max(fell, start))
         start = following
-    if top >= 0 and ladder.steps[top].remind and ladder.reminder_s > 0:
-        rnd = min(int((now - top_start).total_seconds() // ladder.reminder_s), ladder.max_reminders)
+    if reminded is not None and ladder.reminder_s > 0:
+        at, since = reminded
+        rnd = min(int((now - since).total_seconds() // ladder.reminder_s), ladder.max_reminders)
         if rnd >= 1:
-            step = ladder.steps[top]
-            notice = notice_of(alert.id, top, rnd)
+            step = ladder.steps[at]
+            notice = notice_of(alert.id, at, rnd)
             for person in people.get(step.audience, ()):
                 d = person_due(
                     notice,
                     step.audience,
-                    top,
+                    at,
                     rnd,
                     person,
                     tries.get((notice, person.key), []),

@@ -132,6 +132,15 @@ def test_a_step_with_nobody_on_it_passes_at_once() -> None:
     assert [d.person.name for d in due] == ["张主管"]
 
 
+def test_with_no_supervisor_on_the_roster_the_duty_keep_being_reminded() -> None:
+    r = Record()
+    no_boss = {**PEOPLE, Audience.SUPERVISOR: []}
+    r.run(alert("high"), T0, people=no_boss)
+    assert who(r.run(alert("high"), T0 + timedelta(seconds=130), people=no_boss)) == [
+        ("李值班", "wecom", 2)
+    ]
+
+
 def test_a_claimed_attempt_is_not_sent_twice_and_a_stale_claim_counts_as_failed() -> None:
     sending = [Attempt("alert:7/step:0/round:0", "user:1", 0, T0, None)]
     assert plan(alert(), LADDER, PEOPLE, sending, T0 + timedelta(seconds=5)).due == ()
