@@ -96,4 +96,4 @@ async def send(url: str, title: str, body: str, *, timeout_s: float = 15.0) -> D
         async with asyncio.timeout(timeout_s):  # not wait_for: it may swallow a cancel on 3.11
             return await asyncio.to_thread(_send, url, title, body)
     except TimeoutError:
-        return Delivery(False, f"no answer within {timeout_s:.0f} s")
+        return Delivery(False, f"no answer within {timeout_s:g} s")

@@ -26,6 +26,8 @@ from api.app import create_app
 from api.notifier import Notifier
 from auth.passwords import hash_password
 from conftest import free_port, test_settings, wait_until
+from ingest.detection_notify import announce
+from notify.apprise_sender import send
 from storage.alerts import record_findings
 
 SECRET = "test-signing-key-" + "n" * 32
@@ -114,9 +116,11 @@ class World:
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
-    def sos(self) -> int:
+    def sos(self, *, announced: bool = False) -> int:
         finding = Finding("sos", Severity.CRITICAL, self.clock.now, "SOS 按键求助")
         changes = record_findings(self.db, [(self.elder, finding)], self.clock.now)
+        if announced:  # as the detection process does: NOTIFY in the alert's transaction
+            announce(self.db, [c.alert for c in changes])
         self.db.commit()
         return int(changes[0].alert["id"])
 
@@ -128,7 +132,10 @@ class World:
 
 
 @pytest.fixture
-def world(database_url: str, db: psycopg.Connection, tmp_path: Path) -> Iterator[World]:
+def world(
+    database_url: str, db: psycopg.Connection, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[World]:
+    tick = getattr(request, "param", 0.2)  # the notifier's timer; a test may slow it down
     db.execute("TRUNCATE users, orders, caregivers, notification_inbox RESTART IDENTITY CASCADE")
     row = db.execute("INSERT INTO communities (name) VALUES ('杏北社区') RETURNING id").fetchone()
     assert row is not None
@@ -140,7 +147,7 @@ def world(database_url: str, db: psycopg.Connection, tmp_path: Path) -> Iterator
     assert elder is not None
     db.commit()
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    settings = test_settings(home=tmp_path, secret_key=SECRET, notify_tick_s=0.2)
+    settings = test_settings(home=tmp_path, secret_key=SECRET, notify_tick_s=tick)
     app = create_app(settings, database_url)
     app.state.clock = clock
     receiver = Receiver()
@@ -301,3 +308,26 @@ def test_channels_and_ladder_validate_and_are_scoped(world: World) -> None:
     twice = {"steps": [{"audience": "duty", "wait_s": 60}, {"audience": "duty", "wait_s": 60}]}
     r = world.client.put(f"/api/v1/communities/{world.community}/ladder", json=twice, headers=me)
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize("world", [300.0], indirect=True)
+def test_an_announced_alert_wakes_the_notifier_without_waiting_for_its_timer(
+    world: World,
+) -> None:
+    world.user("li", "staff", [world.receiver.url("duty")], on="duty")
+    notifier = world.client.app.state.notifier  # type: ignore[attr-defined]
+    wait_until(lambda: notifier.passes >= 1)  # started; the next pass by timer is 5 min away
+    world.sos(announced=True)
+    wait_until(lambda: world.receiver.to("duty"), timeout=20)
+
+
+def test_a_channel_that_never_answers_counts_as_failed_after_the_timeout() -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        url = f"json://127.0.0.1:{port}/hook?rto=30&cto=30"
+        result = asyncio.run(send(url, "t", "b", timeout_s=1.0))
+    assert not result.ok and result.error == "no answer within 1 s"
