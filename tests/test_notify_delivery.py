@@ -28,7 +28,9 @@ from auth.passwords import hash_password
 from conftest import free_port, test_settings, wait_until
 from ingest.detection_notify import announce
 from notify.apprise_sender import send
+from orders.lifecycle import Actor
 from storage.alerts import record_findings
+from storage.orders import create_order_sync
 
 SECRET = "test-signing-key-" + "n" * 32
 PASSWORD = "correct-horse-9"
@@ -165,6 +167,9 @@ def test_an_sos_reaches_the_on_duty_staff_webhook_naming_the_elder_and_kind(worl
     title, message = posts[0]["title"], posts[0]["message"]  # type: ignore[index]
     assert "王秀英" in title and "sos" in title and "SOS 求助" in title
     assert f"Alert #{alert_id} sos" in message
+    # the SOS's 助急 order finds no caregiver: the duty hear that too
+    stuck = wait_until(lambda: world.receiver.to("duty", kind="无人可派"), timeout=30)
+    assert "王秀英" in stuck[0]["title"]  # type: ignore[index]
     # the in-app inbox holds it too, and can be marked read
     me = world.sign_in("li")
     inbox = world.client.get("/api/v1/me/notifications", headers=me).json()
@@ -331,3 +336,27 @@ def test_a_channel_that_never_answers_counts_as_failed_after_the_timeout() -> No
         url = f"json://127.0.0.1:{port}/hook?rto=30&cto=30"
         result = asyncio.run(send(url, "t", "b", timeout_s=1.0))
     assert not result.ok and result.error == "no answer within 1 s"
+
+
+def test_a_caregiver_hears_of_an_order_offered_to_them(world: World) -> None:
+    row = world.db.execute(
+        "INSERT INTO caregivers (community_id, name, skills, last_lat, last_lon, last_pos_at)"
+        " VALUES (%s, '赵护理员', '{meal_delivery}', 34.867, 110.447, now()) RETURNING id",
+        (world.community,),
+    ).fetchone()
+    assert row is not None
+    world.db.execute(
+        "INSERT INTO caregiver_shifts (caregiver_id, starts_at, ends_at)"
+        " VALUES (%s, now() - interval '1 hour', now() + interval '4 hours')",
+        (row[0],),
+    )
+    user = world.user("zhao", "caregiver", [world.receiver.url("carer")])
+    world.db.execute("UPDATE users SET caregiver_id = %s WHERE id = %s", (row[0], user))
+    world.db.commit()
+    order_id, _ = create_order_sync(
+        world.db, elder_id=world.elder, kind="meal", actor=Actor("staff", user), at=world.clock.now
+    )
+    world.db.commit()
+    posts = wait_until(lambda: world.receiver.to("carer", kind="新派单"), timeout=30)
+    assert "助餐" in posts[0]["title"] and "王秀英" in posts[0]["title"]  # type: ignore[index]
+    assert f"Order #{order_id} (meal)" in posts[0]["message"]  # type: ignore[index]
