@@ -360,3 +360,23 @@ def test_a_caregiver_hears_of_an_order_offered_to_them(world: World) -> None:
     posts = wait_until(lambda: world.receiver.to("carer", kind="新派单"), timeout=30)
     assert "助餐" in posts[0]["title"] and "王秀英" in posts[0]["title"]  # type: ignore[index]
     assert f"Order #{order_id} (meal)" in posts[0]["message"]  # type: ignore[index]
+
+
+def test_the_duty_roster_takes_staff_of_the_community_only(world: World) -> None:
+    boss = world.user("zhang", "staff", [])
+    carer = world.user("zhao", "caregiver", [])
+    me = world.sign_in("zhang")
+    base = f"/api/v1/communities/{world.community}/duty"
+    start = (world.clock.now - timedelta(minutes=5)).isoformat()
+    r = world.client.post(base, json={"user_id": carer, "starts_at": start}, headers=me)
+    assert r.status_code == 422 and "caregiver" in r.text
+    r = world.client.post(
+        base, json={"user_id": boss, "role_in_ladder": "supervisor", "starts_at": start}, headers=me
+    )
+    assert r.status_code == 201, r.text
+    naive = {"user_id": boss, "starts_at": "2026-12-04T08:00:00"}  # no zone: ambiguous
+    assert world.client.post(base, json=naive, headers=me).status_code == 422
+    listed = world.client.get(base, headers=me).json()
+    assert [(x["user_id"], x["role_in_ladder"]) for x in listed] == [(boss, "supervisor")]
+    carer_token = world.sign_in("zhao")
+    assert world.client.get(base, headers=carer_token).status_code == 403

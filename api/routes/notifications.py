@@ -186,7 +186,7 @@ async def add_roster(
             conn, community_id, body.user_id, body.role_in_ladder, body.starts_at, body.ends_at
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/alerts/{alert_id}/notifications")
