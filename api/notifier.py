@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -31,8 +31,19 @@ from psycopg import AsyncConnection, sql
 
 from ingest.detection_notify import CHANNEL as ALERTS_CHANNEL
 from notify import apprise_sender
+from notify.addresses import apprise_url
 from notify.apprise_sender import Delivery
-from notify.ladder import DEFAULT_LADDER, AlertFacts, Attempt, Audience, Due, Person, Plan, plan
+from notify.ladder import (
+    DEFAULT_LADDER,
+    AlertFacts,
+    Attempt,
+    Audience,
+    Channel,
+    Due,
+    Person,
+    Plan,
+    plan,
+)
 from notify.message import alert_message, order_message
 from notify.orders import OrderFacts, order_plan
 from storage import notifications as stored
@@ -87,6 +98,8 @@ class Notifier:
         stale_s: float = 120.0,
         concurrency: int = 8,
         send: Send = apprise_sender.send,
+        email_via: str | None = None,
+        sms_via: str | None = None,
     ) -> None:
         self.database_url = database_url
         self.clock = clock
@@ -95,6 +108,8 @@ class Notifier:
         self.send_timeout_s = send_timeout_s
         self.stale_s = stale_s
         self.send = send
+        self.email_via = email_via
+        self.sms_via = sms_via
         self.passes = 0
         self._limit = asyncio.Semaphore(concurrency)
         self._conn: AsyncConnection | None = None
@@ -235,7 +250,7 @@ class Notifier:
         family = await stored.family_of(conn, {a["elder_id"] for a in alerts})
         uids = [u for ids in (*roster.values(), *family.values()) for u in ids]
         uids += [o["caregiver_user"] for o in orders if o["caregiver_user"] is not None]
-        persons = await stored.people(conn, uids)
+        persons = {u: self._reachable(p) for u, p in (await stored.people(conn, uids)).items()}
         prior: dict[str, list[Attempt]] = {}
         for a in await stored.attempts(
             conn, alert_ids=[a["id"] for a in alerts], order_ids=[o["id"] for o in orders]
@@ -249,6 +264,7 @@ class Notifier:
         for a in alerts:
             cid = a["community_id"]
             emergency = stored.emergency_person(cid, contacts.get(cid)) if cid else None
+            emergency = self._reachable(emergency) if emergency else None
             people = {
                 Audience.DUTY: staff(cid, Audience.DUTY),
                 Audience.SUPERVISOR: staff(cid, Audience.SUPERVISOR),
@@ -289,6 +305,16 @@ class Notifier:
                 work.append(_Work(d, None, o["id"], title, body))
         return work
 
+    def _reachable(self, person: Person) -> Person:
+        """``person`` with each channel as an apprise URL; ones that cannot be sent to
+        (an e-mail address with no mail server configured) are left out."""
+        channels = []
+        for c in person.channels:
+            url = apprise_url(c.kind, c.url, email_via=self.email_via, sms_via=self.sms_via)
+            if url is not None:
+                channels.append(Channel(c.kind, url))
+        return replace(person, channels=tuple(channels))
+
     async def _inbox(
         self,
         conn: AsyncConnection,
@@ -326,9 +352,16 @@ def start(app: FastAPI, database_url: str) -> asyncio.Task[None] | None:
         interval_s=settings.notify_tick_s,
         lookback_h=settings.notify_lookback_h,
         send_timeout_s=settings.notify_send_timeout_s,
+        email_via=_secret(settings.notify_email_via),
+        sms_via=_secret(settings.notify_sms_via),
     )
     app.state.notifier = notifier
     return asyncio.create_task(notifier.run(), name="notifier")
+
+
+def _secret(value: Any) -> str | None:
+    """A secret setting's text; blank (``ELDERCARE_NOTIFY_SMS_VIA=``) is none."""
+    return None if value is None else (value.get_secret_value().strip() or None)
 
 
 async def stop(task: asyncio.Task[None] | None, *, grace_s: float = 10.0) -> None:

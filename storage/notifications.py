@@ -222,7 +222,9 @@ async def roster(conn: AsyncConnection, community_id: int, now: datetime) -> lis
 
 
 def channels_from_json(entries: Sequence[dict[str, Any]]) -> tuple[Channel, ...]:
-    """The enabled channels of a preferences list, in order (``url`` or ``address``)."""
+    """The enabled channels of a preferences list, in order: ``url`` (an apprise URL, as
+    ``/me/channels`` saves) or ``address`` (as the family page saves; the notifier turns
+    it into an apprise URL, ``notify.addresses``)."""
     out = []
     for e in entries or ():
         url = e.get("url") or e.get("address")

@@ -92,14 +92,19 @@ class World:
     community: int
     elder: int
 
-    def user(self, login: str, role: str, channels: list[str], on: str | None = None) -> int:
+    def user(
+        self, login: str, role: str, channels: list[str] | list[dict], on: str | None = None
+    ) -> int:
         row = self.db.execute(
             "INSERT INTO users (login, display_name, role, community_id, password_hash)"
             " VALUES (%s, %s, %s, %s, %s) RETURNING id",
             (login, f"用户 {login}", role, self.community, hash_password(PASSWORD)),
         ).fetchone()
         assert row is not None
-        prefs = [{"kind": "webhook", "url": u, "enabled": True} for u in channels]
+        prefs = [
+            c if isinstance(c, dict) else {"kind": "webhook", "url": c, "enabled": True}
+            for c in channels
+        ]
         self.db.execute(
             "INSERT INTO notification_preferences (user_id, channels) VALUES (%s, %s)",
             (row[0], json.dumps(prefs)),
@@ -137,7 +142,8 @@ class World:
 def world(
     database_url: str, db: psycopg.Connection, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[World]:
-    tick = getattr(request, "param", 0.2)  # the notifier's timer; a test may slow it down
+    # Settings a test may change ({port} is the receiver's), e.g. a slower timer.
+    overrides = {"notify_tick_s": 0.2, **getattr(request, "param", {})}
     db.execute("TRUNCATE users, orders, caregivers, notification_inbox RESTART IDENTITY CASCADE")
     row = db.execute("INSERT INTO communities (name) VALUES ('杏北社区') RETURNING id").fetchone()
     assert row is not None
@@ -149,10 +155,12 @@ def world(
     assert elder is not None
     db.commit()
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    settings = test_settings(home=tmp_path, secret_key=SECRET, notify_tick_s=tick)
+    receiver = Receiver()
+    for k, v in overrides.items():
+        overrides[k] = v.format(port=receiver.port) if isinstance(v, str) else v
+    settings = test_settings(home=tmp_path, secret_key=SECRET, **overrides)
     app = create_app(settings, database_url)
     app.state.clock = clock
-    receiver = Receiver()
     try:
         with TestClient(app) as client:
             yield World(client, db, clock, receiver, int(row[0]), int(elder[0]))
@@ -315,7 +323,7 @@ def test_channels_and_ladder_validate_and_are_scoped(world: World) -> None:
     assert r.status_code == 422
 
 
-@pytest.mark.parametrize("world", [300.0], indirect=True)
+@pytest.mark.parametrize("world", [{"notify_tick_s": 300.0}], indirect=True)
 def test_an_announced_alert_wakes_the_notifier_without_waiting_for_its_timer(
     world: World,
 ) -> None:
@@ -380,3 +388,39 @@ def test_the_duty_roster_takes_staff_of_the_community_only(world: World) -> None
     assert [(x["user_id"], x["role_in_ladder"]) for x in listed] == [(boss, "supervisor")]
     carer_token = world.sign_in("zhao")
     assert world.client.get(base, headers=carer_token).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "world", [{"notify_sms_via": "json://127.0.0.1:{port}/sms/{{to}}"}], indirect=True
+)
+def test_family_channels_as_the_family_page_saves_them_are_reached(world: World) -> None:
+    """``{"kind", "address"}``: a phone number through the SMS gateway, an http webhook."""
+    son = world.user(
+        "son",
+        "family",
+        [
+            {"kind": "in_app", "address": None},
+            {"kind": "sms", "address": "+86 138-0000-0000"},
+            {"kind": "webhook", "address": f"http://127.0.0.1:{world.receiver.port}/fam"},
+        ],
+    )
+    world.db.execute(
+        "INSERT INTO family_links (user_id, elder_id, consent_recorded_at, consented_by)"
+        " VALUES (%s, %s, now(), '王秀英本人')",
+        (son, world.elder),
+    )
+    world.db.execute(
+        "INSERT INTO escalation_ladders (community_id, steps) VALUES (%s, %s)",
+        (
+            world.community,
+            json.dumps(
+                [{"audience": "family", "wait_s": 600, "min_severity": "high", "remind": False}]
+            ),
+        ),
+    )
+    world.db.commit()
+    world.sos()
+    posts = wait_until(lambda: world.receiver.to("sms/+8613800000000"), timeout=20)
+    assert "王秀英" in posts[0]["title"]  # type: ignore[index]
+    world.passes()
+    assert world.receiver.to("fam") == []  # the first channel delivered: no need for more

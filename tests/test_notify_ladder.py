@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+import notify.addresses
 import notify.ladder
 import notify.message
 import notify.orders
@@ -74,7 +75,7 @@ def who(due: list[Due]) -> list[tuple[str, str, int]]:
     return [(d.person.name, d.channel.kind, d.round) for d in due]
 
 
-@pytest.mark.parametrize("module", [notify.ladder, notify.message, notify.orders])
+@pytest.mark.parametrize("module", [notify.addresses, notify.ladder, notify.message, notify.orders])
 def test_core_doctests(module: object) -> None:
     failed, attempted = doctest.testmod(module)  # type: ignore[arg-type]
     assert attempted > 0 and failed == 0

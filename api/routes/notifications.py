@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_val
 from api.auth_deps import CurrentUser, CurrentUserDep, now, require
 from api.deps import ConnDep
 from auth.roles import Permission, Role
+from notify.addresses import apprise_url
 from notify.apprise_sender import check_url
 from notify.ladder import Audience, Ladder, Step
 from storage import accounts
@@ -90,15 +91,20 @@ class RosterBody(BaseModel):
 
 class ChannelBody(BaseModel):
     kind: Literal["wecom", "dingtalk", "email", "sms", "webhook", "other"]
-    url: str = Field(min_length=3, max_length=2000, description="An apprise URL.")
+    url: str = Field(
+        min_length=3,
+        max_length=2000,
+        description="An apprise URL, or a WeCom/DingTalk robot's or a webhook's https:// URL.",
+    )
     enabled: bool = True
 
-    @field_validator("url")
-    @classmethod
-    def _apprise(cls, v: str) -> str:
-        if why := check_url(v):
-            raise ValueError(why)
-        return v
+    @model_validator(mode="after")
+    def _apprise(self) -> ChannelBody:
+        resolved = apprise_url(self.kind, self.url)
+        why = check_url(resolved) if resolved else "not an apprise URL or an https:// webhook"
+        if why:
+            raise ValueError(f"url: {why}")
+        return self
 
 
 class ChannelsBody(BaseModel):
