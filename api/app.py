@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.seams import default_orders
+from api import notifier as notifier_task
 from api.alert_feed import AlertListener
 from api.auth_deps import signing_key
 from api.dispatcher import Dispatcher
@@ -32,6 +33,7 @@ from api.routes import auth as auth_routes
 from api.routes import caregivers as caregiver_routes
 from api.routes import device_credentials as device_credential_routes
 from api.routes import family as family_routes
+from api.routes import notifications as notification_routes
 from api.routes import orders as order_routes
 from api.routes import reports as report_routes
 from api.routes import service_plans as service_plan_routes
@@ -93,6 +95,7 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
             interval_s=settings.retention_interval_s,
         )
         pruning = asyncio.create_task(app.state.retention.run(), name="retention")
+        notifying = notifier_task.start(app, database_url)  # alerts and offers to people
         try:
             yield
         finally:
@@ -102,6 +105,7 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
             await listener.stop()
             if live_listener is not None:
                 await live_listener.stop()
+            await notifier_task.stop(notifying)
             task.cancel()
             escalator.cancel()
             dispatching.cancel()
@@ -141,6 +145,7 @@ def create_app(settings: Settings, database_url: str, *, ingest: Any | None = No
     app.include_router(device_credential_routes.router)
     app.include_router(family_routes.router)
     app.include_router(audit_routes.router)
+    app.include_router(notification_routes.router)
     _errors(app)
     _dashboard(app)
     return app

@@ -162,6 +162,30 @@ class Settings(BaseSettings):
         default=50, ge=1, description="Messages one device may send at once before the limit."
     )
 
+    # --- notifications (api/notifier.py) ------------------------------------
+    notify_enabled: bool = Field(
+        default=True,
+        description="Send alerts and order offers to people's channels (apprise URLs).",
+    )
+    # Reminders and escalation steps are due by the clock: a pass at least this often.
+    notify_tick_s: float = Field(default=5.0, gt=0, le=300)
+    # Older unacknowledged alerts are left to the dashboard: no burst of stale messages
+    # after a long outage or on first start.
+    notify_lookback_h: float = Field(default=6.0, gt=0, le=72)
+    # One send (one channel, one person) longer than this counts as failed: next channel.
+    notify_send_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    # Plain e-mail addresses and phone numbers (the family page's channels) need the
+    # centre's own way out; without one those channels are skipped, the others used.
+    notify_email_via: SecretStr | None = Field(
+        default=None,
+        description="apprise URL of the outgoing mail server, e.g."
+        " mailtos://user:pass@smtp.example.com (the address is added as ?to=).",
+    )
+    notify_sms_via: SecretStr | None = Field(
+        default=None,
+        description="apprise URL of the SMS gateway with {to} where the number goes.",
+    )
+
     @field_validator("database_url", "broker_url", "secret_key", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:

@@ -55,6 +55,7 @@ MIGRATIONS: tuple[tuple[int, str, Step], ...] = (
     (5, "orders", _sql("0005_orders.sql")),
     (6, "accounts", _sql("0006_accounts.sql")),
     (7, "audit", _sql("0007_audit.sql")),
+    (8, "notifications", _sql("0008_notifications.sql")),
 )
 
 
