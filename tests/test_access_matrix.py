@@ -55,6 +55,7 @@ SEES_A: dict[str, frozenset[str]] = {
 }
 SEES_A |= {k: SEES_A["elder"] for k in ("alert", "order", "schedule")}
 SEES_A["shift"] = SEES_A["caregiver"]
+SEES_A["community"] = frozenset({ADMIN, STAFF_A})
 SEES_B = frozenset({ADMIN, STAFF_B})
 
 
@@ -70,6 +71,11 @@ class Rule:
 def _order_step(w: World, side: str, user: str) -> dict[str, Any]:
     # The caregiver takes up their offered order; the others cancel it.
     return {"action": "accept" if user in CAREGIVERS else "cancel"}
+
+
+def _duty(w: World, side: str, user: str) -> dict[str, Any]:
+    # The side's own staff member goes on duty (a roster names people of its community).
+    return {"user_id": w.ids[side]["staff_user"], "starts_at": datetime.now(UTC).isoformat()}
 
 
 PAGES = Rule(None)
@@ -193,6 +199,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/family/me/notify"): Rule(
         ADMIN_ONLY | FAMILIES, body=lambda w, s, u: {"channels": []}
     ),
+    # notifications: the ladder and roster are the community's staff's; an alert's
+    # delivery attempts follow the alert; channels and inbox are one's own
+    ("GET", "/api/v1/communities/{community_id}/ladder"): Rule(STAFF, "community"),
+    ("PUT", "/api/v1/communities/{community_id}/ladder"): Rule(
+        STAFF, "community", body=lambda w, s, u: {"steps": [{"audience": "duty", "wait_s": 60}]}
+    ),
+    ("GET", "/api/v1/communities/{community_id}/duty"): Rule(STAFF, "community"),
+    ("POST", "/api/v1/communities/{community_id}/duty"): Rule(STAFF, "community", body=_duty),
+    ("GET", "/api/v1/alerts/{alert_id}/notifications"): Rule(READERS, "alert"),
+    ("GET", "/api/v1/me/channels"): Rule(EVERYONE),
+    ("PUT", "/api/v1/me/channels"): Rule(EVERYONE, body=lambda w, s, u: {"channels": []}),
+    ("GET", "/api/v1/me/notifications"): Rule(EVERYONE),
+    ("POST", "/api/v1/me/notifications/read"): Rule(EVERYONE, body=lambda w, s, u: {}),
     # the audit trail: the centre's
     ("GET", "/api/v1/audit"): Rule(STAFF),
     ("GET", "/api/v1/audit.csv"): Rule(STAFF),
@@ -351,6 +370,8 @@ def make_world(cast: Cast) -> World:
                 "schedule": schedule,
                 "shift": shift,
                 "caregiver": cast.caregivers[side],
+                "community": cast.communities[side],
+                "staff_user": cast.users[STAFF_A if side == "A" else STAFF_B],
             }
         a = w.ids["A"]["elder"]
         for user in (FAMILY, FAMILY_REVOKED):
@@ -415,6 +436,7 @@ def path_for(path: str, w: World, side: str | None) -> str:
         ("device_id", "device"),
         ("schedule_id", "schedule"),
         ("shift_id", "shift"),
+        ("community_id", "community"),
     ):
         path = path.replace("{" + name + "}", str(ids[kind]))
     return path

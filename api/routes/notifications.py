@@ -2,8 +2,8 @@
 alert, and the signed-in user's own channels and in-app inbox.
 
 Every route requires sign-in.  The ladder and roster are for staff of that community
-and administrators; an alert's attempts are visible to whoever may see the alert
-(staff and caregivers of its community, its elder's family, administrators).
+and administrators; an alert's attempts are visible to whoever may see the alert (the
+scope of auth.scope).  Out of scope answers 404, as an unknown id does.
 """
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ from __future__ import annotations
 from datetime import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
+from api.access import scoped, visible
 from api.auth_deps import CurrentUser, CurrentUserDep, now, require
 from api.deps import ConnDep
 from auth.roles import Permission, Role
+from auth.scope import Scope
 from notify.addresses import apprise_url
 from notify.apprise_sender import check_url
 from notify.ladder import Audience, Ladder, Step
-from storage import accounts
 from storage import notifications as stored
 from storage.registry import NotFound
 
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/v1", tags=["notifications"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Severity = Literal["low", "medium", "high", "critical"]
 StaffDep = Annotated[CurrentUser, Depends(require(Permission.alerts_ack))]  # admin, staff
-ReaderDep = Annotated[CurrentUser, Depends(require(Permission.alerts_read))]
+ReadAlertsScope = Annotated[Scope, Depends(scoped(Permission.alerts_read))]
 
 
 # --- models ----------------------------------------------------------------------------
@@ -127,28 +128,15 @@ class ReadBody(BaseModel):
 
 
 def _own_community(user: CurrentUser, community_id: int) -> None:
+    # Another community's ladder is reported as absent, like any object out of scope.
     if user.role is not Role.admin and user.community_id != community_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "not your community")
+        raise NotFound(f"community {community_id} does not exist")
 
 
-async def _may_see_alert(conn: Any, user: CurrentUser, alert_id: int) -> None:
-    cur = await conn.execute(
-        "SELECT a.elder_id, e.community_id FROM alerts a JOIN elders e ON e.id = a.elder_id"
-        " WHERE a.id = %s",
-        (alert_id,),
-    )
+async def _may_see_alert(conn: Any, scope: Scope, alert_id: int) -> None:
+    cur = await conn.execute("SELECT elder_id FROM alerts WHERE id = %s", (alert_id,))
     row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"alert {alert_id} does not exist")
-    elder_id, community_id = row
-    if user.role is Role.admin:
-        return
-    if user.role is Role.family:
-        if elder_id not in await accounts.linked_elder_ids(conn, user.id):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "not an elder linked to you")
-        return
-    if user.community_id != community_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "an elder of another community")
+    visible(row is not None and scope.sees_alert(row[0]), "alert", alert_id)
 
 
 # --- routes ------------------------------------------------------------------------------
@@ -196,10 +184,12 @@ async def add_roster(
 
 
 @router.get("/alerts/{alert_id}/notifications")
-async def alert_notifications(alert_id: Id, conn: ConnDep, user: ReaderDep) -> list[dict[str, Any]]:
+async def alert_notifications(
+    alert_id: Id, conn: ConnDep, scope: ReadAlertsScope
+) -> list[dict[str, Any]]:
     """Every attempt to reach someone about the alert: who, which step, which channel
     (its address masked), when, and delivered or failed with the reason."""
-    await _may_see_alert(conn, user, alert_id)
+    await _may_see_alert(conn, scope, alert_id)
     return await stored.attempts_of_alert(conn, alert_id)
 
 
