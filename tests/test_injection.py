@@ -3,7 +3,6 @@ stored verbatim, come back verbatim in JSON, and the dashboard shows them as tex
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -19,13 +18,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from conftest import free_port, test_settings
+from conftest import (
+    ADMIN_LOGIN,
+    TEST_PASSWORD,
+    as_admin,
+    free_port,
+    signed_in_as,
+    test_settings,
+)
 from ingest.batch import Inbound, assemble
 from protocol.decode import Limits
 from storage.writer import write_batch
 
 SECRET = "injection-signing-key-" + "x" * 32
-ADMIN, PASSWORD = "inject.admin", "inject-admin-password-1"
 XSS_NAME = '<img src=x onerror="window.__xssName=(window.__xssName||0)+1">'
 HOSTILE = [
     "'; DROP TABLE elders; --",
@@ -41,37 +46,11 @@ HOSTILE = [
 ]
 
 
-def _admin_headers(client: TestClient, database_url: str) -> dict[str, str]:
-    """Sign in as an administrator when the API has sign-in; no headers otherwise."""
-    if "/api/v1/auth/login" not in client.get("/openapi.json").json()["paths"]:
-        return {}
-    from auth.passwords import hash_password
-    from storage import accounts
-
-    async def create() -> None:
-        async with await psycopg.AsyncConnection.connect(database_url) as conn:
-            await conn.execute("DELETE FROM users WHERE login = %s", (ADMIN,))
-            await conn.commit()
-            await accounts.create_user(
-                conn,
-                login=ADMIN,
-                display_name="注入测试管理员",
-                role="admin",
-                community_id=None,
-                password_hash=hash_password(PASSWORD),
-            )
-
-    asyncio.run(create())
-    r = client.post("/api/v1/auth/login", data={"username": ADMIN, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 @pytest.fixture
 def client(database_url: str, db: psycopg.Connection, tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(test_settings(home=tmp_path, secret_key=SECRET), database_url)
     with TestClient(app) as c:
-        c.headers.update(_admin_headers(c, database_url))
+        as_admin(c, database_url)
         yield c
 
 
@@ -172,8 +151,12 @@ def served(app: FastAPI) -> Iterator[str]:
 
 
 def open_dashboard(page, base_url: str) -> None:
-    """Load the dashboard and wait for its first paint (sign in here if it ever needs it)."""
-    page.goto(f"{base_url}/")
+    """Sign in on the login page as the test administrator; wait for the first paint."""
+    page.goto(f"{base_url}/login/?next=/")
+    page.fill("#login-name", ADMIN_LOGIN)
+    page.fill("#login-password", TEST_PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base_url}/")
     page.wait_for_function("document.body.dataset.ready === '1'")
 
 
@@ -182,7 +165,7 @@ def test_a_hostile_elder_name_is_shown_as_text_on_the_dashboard(
 ) -> None:
     settings = test_settings(home=tmp_path, secret_key=SECRET)
     with TestClient(create_app(settings, database_url)) as c:  # same key: its token works
-        headers = _admin_headers(c, database_url)
+        headers = signed_in_as(c, database_url)
     with served(create_app(settings, database_url)) as base:
         import httpx
 

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from api.metrics import Metrics
-from conftest import Publisher, enrol_device, test_settings, wait_until
+from conftest import Publisher, as_admin, enrol_device, test_settings, wait_until
 from ingest.service import IngestService
 from storage.alerts import get_alert
 
@@ -42,7 +42,7 @@ def system(
     svc.start()
     try:
         with TestClient(create_app(settings, database_url, ingest=svc)) as client:
-            yield client, svc
+            yield as_admin(client, database_url), svc
     finally:
         svc.stop()
 

@@ -24,6 +24,7 @@ from conftest import (
     eldercare_env,
     enrol_device,
     free_port,
+    signed_in_as,
     start_eldercare,
     stop_process,
     wait_until,
@@ -72,11 +73,16 @@ def worker_and_two_nodes(
 
 
 def test_positions_and_alerts_from_a_worker_reach_every_api_node(
-    worker_and_two_nodes: tuple[str, list[str]], db: psycopg.Connection
+    worker_and_two_nodes: tuple[str, list[str]], db: psycopg.Connection, database_url: str
 ) -> None:
     prefix, nodes = worker_and_two_nodes
     elder = enrol_device(db, "lv-1", "孙桂兰")
-    sockets = [connect(n.replace("http", "ws") + "/ws/live") for n in nodes]
+    sockets = [
+        connect(
+            n.replace("http", "ws") + "/ws/live", additional_headers=_signed_in(n, database_url)
+        )
+        for n in nodes
+    ]
     publisher = PartitionPublisher(AMQP_URL, prefix, PARTITIONS)
     try:
         ms = int(time.time() * 1000)
@@ -107,3 +113,10 @@ def test_positions_and_alerts_from_a_worker_reach_every_api_node(
         publisher.close()
         for ws in sockets:
             ws.close()
+
+
+def _signed_in(base: str, database_url: str) -> dict[str, str]:
+    """An administrator's header for the node at ``base`` (each node signs its own tokens
+    unless they share ELDERCARE_SECRET_KEY, so sign in to each)."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        return signed_in_as(client, database_url)
