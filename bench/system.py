@@ -1,0 +1,406 @@
+"""``eldercare bench system``: the whole system under growing communities.
+
+Method (one run, one private Mosquitto, one scratch database):
+1. the broker's ceiling is measured first with the bare paho subscriber of
+   ``bench ingest`` (same code, preloaded backlog), before anything else runs;
+2. the simulated community (the largest step) is enrolled in bulk, ``eldercare serve``
+   (API + ingest + detection child) starts as a subprocess, and ``clients`` dashboards
+   connect to ``/ws/live``;
+3. each step runs the simulator for N elders at speed 1 (each watch's real reporting
+   rate: vitals every 60 s, fixes by movement) in a child process for ``duration_s``,
+   while an SOS is pressed every ``sos_every_s`` on a device not used before; the alarm
+   latency is from that publish to the alert's arrival at each dashboard;
+4. the flat-out step publishes ``bench ingest``'s preloaded messages as fast as a
+   publisher process can, into the running system, and takes the ingest's rate as a
+   share of the ceiling of step 1.
+
+Rates come from the ingest's own counters (``/api/v1/health``) and the database's
+insert counters (``pg_stat_user_tables``) at the step's start and end; CPU and RSS
+from psutil over the step.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import psutil
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from rich.console import Console
+
+from bench.ingest import _BareSubscriber, _payloads, _preload, _publish, _scratch_database
+from bench.system_dashboards import Dashboards, SosProbe, latencies
+from eldercare import private_broker
+from eldercare.broker_address import BrokerAddress
+from eldercare.settings import Settings
+
+console = Console(stderr=True)
+DEVICE_PREFIX = "sys-"
+SEED = 11
+REALISTIC_P99_MS = 250.0  # floor: 5,000 elders at their realistic rate
+SATURATED_P99_MS = 1000.0  # floor: flat out
+SATURATED_SHARE = 0.8  # floor: ingest keeps >= 80 % of the ceiling flat out
+
+
+def http(base_url: str) -> httpx.Client:
+    """The one place an HTTP client to the API is made."""
+    return httpx.Client(base_url=base_url, timeout=10)
+
+
+def _simulate(broker_url: str, devices: int, duration_s: float) -> None:
+    """Child process: the simulator at the watches' real pace."""
+    from simulator.cli import run_simulation
+
+    run_simulation(
+        broker_url,
+        devices,
+        1.0,
+        SEED,
+        duration_s,
+        [],
+        None,
+        None,
+        device_prefix=DEVICE_PREFIX,
+        progress=False,
+    )
+
+
+def _enrol(db_url: str, elders: int) -> dict[str, int]:
+    from simulator.community import COMMUNITY_NAME, build_roster, community_geojson
+    from simulator.geo import CENTRE_LAT, CENTRE_LON
+    from storage.enrol import enrol
+
+    roster = build_roster(elders, SEED, report_interval_s=60.0, device_prefix=DEVICE_PREFIX)
+    with psycopg.connect(db_url) as conn:
+        enrol(
+            conn,
+            roster,
+            community=COMMUNITY_NAME,
+            center=(CENTRE_LAT, CENTRE_LON),
+            geojson=community_geojson(),
+        )
+        rows = conn.execute(
+            "SELECT id, elder_id FROM devices WHERE id LIKE %s", (DEVICE_PREFIX + "%",)
+        ).fetchall()
+    return {d: e for d, e in rows}
+
+
+def _ceiling(broker_url: str, receive_max: int, messages: int) -> float:
+    bare = _BareSubscriber(broker_url, receive_max)
+    bare.register()
+    _preload(broker_url, _payloads(messages, 1, seed=9001))
+    rate = messages / bare.drain(messages)
+    # End its persistent session, or the broker would queue the whole run for it.
+    addr = BrokerAddress.parse(broker_url)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=bare.client_id, protocol=mqtt.MQTTv5)
+    c.connect(addr.host, addr.port, clean_start=True)
+    c.disconnect()
+    return rate
+
+
+def _rows_inserted(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return int(
+            conn.execute("SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables").fetchone()[
+                0
+            ]
+        )
+
+
+def _ingest_counters(base_url: str) -> tuple[int, int]:
+    with http(base_url) as c:
+        ingest = c.get("/api/v1/health").json()["ingest"]
+    return int(ingest["messages"]), int(sum(ingest["samples"].values()))
+
+
+class _Usage:
+    """CPU % (of one core) and peak RSS per named process over a step."""
+
+    def __init__(self, named: dict[str, psutil.Process]) -> None:
+        self.named = named
+        self.rss: dict[str, float] = {n: 0.0 for n in named}
+        self.t0 = time.monotonic()
+        self.cpu0 = {n: self._cpu(p) for n, p in named.items()}
+
+    @staticmethod
+    def _cpu(p: psutil.Process) -> float:
+        try:
+            t = p.cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return 0.0
+
+    def sample(self) -> None:
+        for n, p in self.named.items():
+            try:
+                self.rss[n] = max(self.rss[n], p.memory_info().rss / 2**20)
+            except psutil.Error:
+                pass
+
+    def result(self) -> dict[str, dict[str, float]]:
+        dt = time.monotonic() - self.t0
+        return {
+            n: {
+                "cpu_pct": round((self._cpu(p) - self.cpu0[n]) / dt * 100, 1),
+                "rss_mb": round(self.rss[n], 1),
+            }
+            for n, p in self.named.items()
+        }
+
+
+def _pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+class _System:
+    def __init__(self, settings: Settings, home: Path, clients: int, max_elders: int) -> None:
+        self.home = home
+        self.broker = private_broker.start(home, kind="mosquitto")
+        self.db_url, self._drop = _scratch_database(settings)
+        self.devices = _enrol(self.db_url, max_elders)
+        self.receive_max = settings.ingest_receive_max
+        self.clients = clients
+        self.serve: subprocess.Popen[bytes] | None = None
+        self.dashboards: Dashboards | None = None
+        self.probe: SosProbe | None = None
+
+    def start_serve(self) -> None:
+        port = private_broker.free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+        env.update(
+            ELDERCARE_DATABASE_URL=self.db_url,
+            ELDERCARE_BROKER_URL=self.broker.url,
+            ELDERCARE_API_PORT=str(port),
+            ELDERCARE_HOME=str(self.home / "serve"),
+            ELDERCARE_INGEST_CLIENT_ID=f"bench-system-{uuid.uuid4().hex[:6]}",
+            ELDERCARE_INGEST_SESSION_EXPIRY_S="600",
+        )
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.serve = subprocess.Popen(
+            [sys.executable, "-m", "eldercare", "serve"],
+            env=env,
+            stdout=(self.home / "serve.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.serve.poll() is not None:
+                raise RuntimeError(f"eldercare serve exited: {(self.home / 'serve.log').read_text()}")
+            try:
+                with http(self.base_url) as c:
+                    h = c.get("/api/v1/health").json()
+                if h.get("status") == "ok" and (h.get("detection") or {}).get("restored"):
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("eldercare serve did not become healthy")
+            time.sleep(0.3)
+        self.dashboards = Dashboards(self.base_url, self.clients)
+        self.dashboards.start()
+        self.probe = SosProbe(self.broker.url, self.devices, seed=SEED)
+
+    def processes(self, publisher_pid: int) -> dict[str, psutil.Process]:
+        assert self.serve is not None and self.broker.process is not None
+        serve = psutil.Process(self.serve.pid)
+        named = {"broker": psutil.Process(self.broker.process.pid), "serve": serve}
+        children = serve.children(recursive=True)
+        if children:
+            named["detection"] = children[0]
+        named["publisher"] = psutil.Process(publisher_pid)
+        named["bench"] = psutil.Process()  # the dashboards and the SOS probe
+        return named
+
+    def close(self) -> None:
+        if self.probe is not None:
+            self.probe.close()
+        if self.dashboards is not None:
+            self.dashboards.stop()
+        if self.serve is not None and self.serve.poll() is None:
+            self.serve.terminate()
+            try:
+                self.serve.wait(20)
+            except subprocess.TimeoutExpired:
+                self.serve.kill()
+        self.broker.stop()
+        self._drop()
+
+
+def _step(
+    system: _System,
+    name: str,
+    elders: int,
+    duration_s: float,
+    sos_every_s: float,
+    target: Any,
+    args: tuple[Any, ...],
+    expect_messages: int | None = None,
+) -> dict[str, Any]:
+    assert system.dashboards is not None
+    console.print(f"[dim]step {name}: {elders:,} elders for {duration_s:g} s…[/dim]")
+    among = [d for d in system.devices if int(d[len(DEVICE_PREFIX) :]) < elders] or list(
+        system.devices
+    )
+    probe = system.probe
+    assert probe is not None
+    probe.sent = {}
+    m0, s0 = _ingest_counters(system.base_url)
+    first = m0
+    rows0 = _rows_inserted(system.db_url)
+    proc = mp.get_context("spawn").Process(target=target, args=args, daemon=True)
+    proc.start()
+    usage = _Usage(system.processes(proc.pid))
+    t0 = time.monotonic()
+    next_sos = t0 + min(1.0, sos_every_s)
+    while True:
+        now = time.monotonic()
+        running = proc.is_alive()
+        if expect_messages is None and now - t0 >= duration_s:
+            break
+        if expect_messages is not None:
+            # Flat out, the clock starts at the first message taken (not at the
+            # publisher process's start-up) and stops when all are stored.
+            m, s = _ingest_counters(system.base_url)
+            if m - first < 100:
+                t0, m0, s0 = time.monotonic(), m, s
+                usage = _Usage(usage.named)
+                rows0 = _rows_inserted(system.db_url)
+            if m - first >= expect_messages or now - t0 > 600:
+                break
+        if now >= next_sos:
+            probe.press(among)
+            next_sos += sos_every_s
+        usage.sample()
+        time.sleep(0.2 if running else 0.05)
+    elapsed = time.monotonic() - t0
+    m1, s1 = _ingest_counters(system.base_url)
+    rows1 = _rows_inserted(system.db_url)
+    used_procs = usage.result()
+    proc.join(120)
+    if proc.is_alive():
+        proc.terminate()
+    # Every SOS must reach every dashboard; give the last ones time.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _, lost = latencies(probe.sent, system.dashboards.arrivals)
+        if lost == 0:
+            break
+        time.sleep(0.1)
+    lat, lost = latencies(probe.sent, system.dashboards.arrivals)
+    ms = [x * 1000 for x in lat]
+    return {
+        "step": name,
+        "elders": elders,
+        "duration_s": round(elapsed, 2),
+        "msgs_per_s": round((m1 - m0) / elapsed, 1),
+        "readings_per_s": round((s1 - s0) / elapsed, 1),
+        "db_rows_per_s": round((rows1 - rows0) / elapsed, 1),
+        "messages": m1 - m0,
+        "readings": s1 - s0,
+        "sos_sent": len(probe.sent),
+        "sos_lost": lost,
+        "alarm_latency_ms": {
+            "samples": len(ms),
+            "p50": round(statistics.median(ms), 1) if ms else None,
+            "p99": round(_pct(ms, 0.99), 1) if ms else None,
+            "max": round(max(ms), 1) if ms else None,
+        },
+        "processes": used_procs,
+    }
+
+
+def run(
+    settings: Settings,
+    *,
+    sizes: list[int],
+    duration_s: float = 60.0,
+    clients: int = 10,
+    sos_every_s: float = 2.0,
+    flat_messages: int = 30000,
+    progress: bool = True,
+) -> dict[str, Any]:
+    if not progress:
+        console.quiet = True
+    home = Path(tempfile.mkdtemp(prefix="eldercare-bench-system-"))
+    system = _System(settings, home, clients, max(sizes))
+    try:
+        console.print("[dim]ceiling: bare paho subscriber…[/dim]")
+        ceiling = _ceiling(system.broker.url, system.receive_max, flat_messages)
+        system.start_serve()
+        steps = [
+            _step(
+                system,
+                f"{n:,} elders",
+                n,
+                duration_s,
+                sos_every_s,
+                _simulate,
+                (system.broker.url, n, duration_s),
+            )
+            for n in sizes
+        ]
+        flat = _step(
+            system,
+            "flat-out",
+            max(sizes),
+            0.0,
+            sos_every_s,
+            _publish,
+            (system.broker.url, _payloads(flat_messages, 1, seed=9002)),
+            expect_messages=flat_messages,
+        )
+        steps.append(flat)
+        reconnects = system.dashboards.reconnects if system.dashboards else 0
+    finally:
+        system.close()
+    share = flat["msgs_per_s"] / ceiling if ceiling else 0.0
+    realistic = next((s for s in steps if s["elders"] == 5000 and s["step"] != "flat-out"), None)
+    floors = []
+    if realistic is not None:
+        p99 = realistic["alarm_latency_ms"]["p99"]
+        floors.append(
+            {
+                "name": "5,000 elders realistic: alarm p99 <= 250 ms",
+                "value": p99,
+                "met": p99 is not None and p99 <= REALISTIC_P99_MS,
+            }
+        )
+    fp99 = flat["alarm_latency_ms"]["p99"]
+    floors += [
+        {
+            "name": "flat out: alarm p99 <= 1 s",
+            "value": fp99,
+            "met": fp99 is not None and fp99 <= SATURATED_P99_MS,
+        },
+        {
+            "name": "flat out: ingest >= 80 % of the ceiling",
+            "value": round(share, 3),
+            "met": share >= SATURATED_SHARE,
+        },
+    ]
+    return {
+        "ceiling_msgs_per_s": round(ceiling, 1),
+        "flat_out_share_of_ceiling": round(share, 3),
+        "dashboards": clients,
+        "dashboard_reconnects": reconnects,
+        "sos_every_s": sos_every_s,
+        "steps": steps,
+        "floors": floors,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    }
