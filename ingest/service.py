@@ -45,6 +45,7 @@ from ingest.detection import DetectionWorker
 from ingest.directory import DeviceDirectory
 from ingest.stats import IngestStats
 from protocol.decode import Limits
+from protocol.messages import Event, Position, Vitals
 from protocol.topics import ROOT, parse_topic
 from storage import timeseries
 from storage.writer import write_batch
@@ -254,6 +255,7 @@ class IngestService:
             conn.rollback()
             return self._write_each(conn, messages)
         self._record(messages, assembled, result.stored, result.duplicates)
+        _judge_only_new(assembled, result.inserted)
         return assembled
 
     def _write_each(self, conn: psycopg.Connection, messages: list[Inbound]) -> Assembled:
@@ -270,6 +272,7 @@ class IngestService:
                 one = reject_by_database(m, str(exc), raw_limit)
                 result = write_batch(conn, one.batch)
             self._record([m], one, result.stored, result.duplicates)
+            _judge_only_new(one, result.inserted)
             merged.readings.extend(one.readings)
             merged.live.update(one.live)
         return merged
@@ -339,3 +342,17 @@ class IngestService:
         except RetryError:
             return None
         return None
+
+
+def _judge_only_new(
+    assembled: Assembled, inserted: frozenset[tuple[str, int, datetime]] | None
+) -> None:
+    """Drop from detection the samples that were stored before (a redelivery after a
+    lost acknowledgement): judging them again would count one SOS press twice."""
+    if inserted is None:
+        return
+    assembled.readings = [
+        (elder, r)
+        for elder, r in assembled.readings
+        if not isinstance(r, Vitals | Position | Event) or (r.device_id, r.seq, r.ts) in inserted
+    ]
