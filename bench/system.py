@@ -21,6 +21,7 @@ from psutil over the step.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
@@ -144,10 +145,8 @@ class _Usage:
 
     def sample(self) -> None:
         for n, p in self.named.items():
-            try:
+            with contextlib.suppress(psutil.Error):
                 self.rss[n] = max(self.rss[n], p.memory_info().rss / 2**20)
-            except psutil.Error:
-                pass
 
     def result(self) -> dict[str, dict[str, float]]:
         dt = time.monotonic() - self.t0
@@ -164,7 +163,7 @@ def _pct(xs: list[float], q: float) -> float:
     if not xs:
         return float("nan")
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 class _System:
@@ -201,7 +200,9 @@ class _System:
         deadline = time.monotonic() + 60
         while True:
             if self.serve.poll() is not None:
-                raise RuntimeError(f"eldercare serve exited: {(self.home / 'serve.log').read_text()}")
+                raise RuntimeError(
+                    f"eldercare serve exited: {(self.home / 'serve.log').read_text()}"
+                )
             try:
                 with http(self.base_url) as c:
                     h = c.get("/api/v1/health").json()
@@ -222,7 +223,9 @@ class _System:
         named = {"broker": psutil.Process(self.broker.process.pid), "serve": serve}
         # The detection process, not multiprocessing's resource tracker beside it.
         children = [
-            c for c in serve.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())
+            c
+            for c in serve.children(recursive=True)
+            if "resource_tracker" not in " ".join(c.cmdline())
         ]
         if children:
             named["detection"] = max(children, key=lambda c: c.memory_info().rss)

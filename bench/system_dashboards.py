@@ -87,7 +87,7 @@ class Dashboards:
                         await self._listen(ws, self.arrivals[i])
                     finally:
                         self.connected -= 1
-            except Exception:  # noqa: BLE001 -- a refused or dropped socket: try again
+            except Exception:
                 await asyncio.sleep(0.5)
 
     @staticmethod
@@ -128,7 +128,9 @@ class SosProbe:
             raise RuntimeError("every device has pressed SOS already")
         elder = self.devices[dev]
         t = time.time()
-        body = json.dumps({"ts": int(t * 1000), "seq": SOS_SEQ_BASE + len(self.sent), "type": "sos"})
+        body = json.dumps(
+            {"ts": int(t * 1000), "seq": SOS_SEQ_BASE + len(self.sent), "type": "sos"}
+        )
         self.sent[elder] = t
         self._client.publish(f"eldercare/v1/devices/{dev}/event", body, qos=1)
 

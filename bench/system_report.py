@@ -94,7 +94,10 @@ def write_curve(result: dict[str, Any], out: Path) -> dict[str, str]:
     sized = [r for r in rows if r["step"] != "flat-out" and r["cpu_us_per_reading"] is not None]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot(
-        [r["elders"] for r in sized], [r["cpu_us_per_reading"] for r in sized], "o-", label="realistic rate"
+        [r["elders"] for r in sized],
+        [r["cpu_us_per_reading"] for r in sized],
+        "o-",
+        label="realistic rate",
     )
     flat = [r for r in rows if r["step"] == "flat-out" and r["cpu_us_per_reading"] is not None]
     if flat:

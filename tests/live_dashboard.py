@@ -87,7 +87,7 @@ class LiveDashboard:
                         if msg.get("type") == "alert" and msg.get("alert"):
                             self.pushed.append(msg["alert"])
                             self._keep(msg["alert"])
-            except Exception:  # noqa: BLE001 -- refused, reset or closed: reconnect
+            except Exception:
                 pass
             self.open = False
             await asyncio.sleep(min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**attempt))

@@ -43,7 +43,7 @@ def test_bench_system_reports_every_figure_and_loses_no_alarm(
             assert step["processes"][name]["cpu_pct"] >= 0
     flat = result["steps"][-1]
     assert flat["readings"] >= 3000  # every flat-out message stored
-    assert 0 < result["flat_out_share_of_ceiling"]
+    assert result["flat_out_share_of_ceiling"] > 0
     assert {f["name"] for f in result["floors"]} >= {
         "flat out: alarm p99 <= 1 s",
         "flat out: ingest >= 80 % of the ceiling",

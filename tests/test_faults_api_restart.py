@@ -42,7 +42,7 @@ def sos_rows(url: str, elder_id: int) -> list[tuple[int, int]]:
         ).fetchall()
 
 
-def start_api(env: dict[str, str], log: Path, base: str):  # noqa: ANN201
+def start_api(env: dict[str, str], log: Path, base: str):
     proc = start_eldercare(["serve", "--no-ingest"], env, log)
 
     def healthy() -> bool:
@@ -51,7 +51,7 @@ def start_api(env: dict[str, str], log: Path, base: str):  # noqa: ANN201
         try:
             with http(base) as c:
                 return c.get("/api/v1/health").status_code == 200
-        except Exception:  # noqa: BLE001 -- not listening yet
+        except Exception:
             return False
 
     wait_until(healthy, timeout=60, interval=0.2)
@@ -114,6 +114,7 @@ def test_api_restart_dashboards_reconnect_and_catch_up_exactly_once(
             for b in boards:
                 assert [a["id"] for a in b.sos_alerts(elder)] == [rows[0][0]]
                 assert b.sos_alerts(elder)[0]["count"] == 1
+
         def vitals() -> tuple[int, int]:
             with psycopg.connect(database_url) as c:
                 return c.execute(

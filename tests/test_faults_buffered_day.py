@@ -110,11 +110,17 @@ def test_a_day_of_buffered_readings_is_stored_once_and_only_the_sos_alarms(
         assert found[0][2]["delayed_s"] >= 3 * 3600 - 60  # raised, the delay noted
         assert len(board.sos_alerts(elder)) == 1
         with psycopg.connect(live_system.database_url) as c:
-            assert c.execute(
-                "SELECT count(*) FROM device_events WHERE device_id = %s", (DEVICE,)
-            ).fetchone()[0] == 1
-            assert c.execute(
-                "SELECT count(*) FROM quarantine WHERE device_id = %s", (DEVICE,)
-            ).fetchone()[0] == 0
+            assert (
+                c.execute(
+                    "SELECT count(*) FROM device_events WHERE device_id = %s", (DEVICE,)
+                ).fetchone()[0]
+                == 1
+            )
+            assert (
+                c.execute(
+                    "SELECT count(*) FROM quarantine WHERE device_id = %s", (DEVICE,)
+                ).fetchone()[0]
+                == 0
+            )
     finally:
         board.stop()

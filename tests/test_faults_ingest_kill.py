@@ -94,15 +94,19 @@ def test_sigkill_with_sos_in_flight_loses_and_duplicates_no_reading_and_no_alarm
         second = start_eldercare(["ingest"], env, tmp_path / "ingest2.log")
         try:
             wait_until(
-                lambda: counts(database_url)[0] >= TOTAL
-                and sos_counts(database_url, in_flight)
-                and sos_counts(database_url, while_down),
+                lambda: (
+                    counts(database_url)[0] >= TOTAL
+                    and sos_counts(database_url, in_flight)
+                    and sos_counts(database_url, while_down)
+                ),
                 timeout=120,
                 interval=0.2,
             )
             recovery = time.monotonic() - restarted
             record_property("recovery_s", round(recovery, 2))
-            print(f"\ningest SIGKILL: all readings and both SOS alarms {recovery:.2f} s after restart")
+            print(
+                f"\ningest SIGKILL: all readings and both SOS alarms {recovery:.2f} s after restart"
+            )
             time.sleep(2.0)  # anything redelivered or re-judged late would show now
             assert counts(database_url) == (TOTAL, TOTAL)
             assert sos_counts(database_url, in_flight) == [1]
