@@ -188,6 +188,10 @@ class _System:
             ELDERCARE_HOME=str(self.home / "serve"),
             ELDERCARE_INGEST_CLIENT_ID=f"bench-system-{uuid.uuid4().hex[:6]}",
             ELDERCARE_INGEST_SESSION_EXPIRY_S="600",
+            # The flat-out publisher stands in for many devices at once: where the ingest
+            # limits each device's rate, lift it (as ``bench ingest`` does).
+            ELDERCARE_FLOOD_RATE_PER_S="1e9",
+            ELDERCARE_FLOOD_BURST="1000000000",
         )
         self.base_url = f"http://127.0.0.1:{port}"
         self.serve = subprocess.Popen(

@@ -12,8 +12,8 @@ import pytest
 from conftest import LiveSystem, Publisher, enrol_device, wait_until
 from live_dashboard import LiveDashboard, wait_for
 
-DEVICES = 40
-NORMAL_PER_S = 40  # each device once a second
+DEVICES = 400
+NORMAL_PER_S = 40  # each device every 10 s; in the burst every second
 BURST_FACTOR = 10
 NORMAL_S, BURST_S, AFTER_S = 10, 60, 5
 

@@ -23,7 +23,7 @@ from conftest import (
 )
 from eldercare.private_broker import PrivateBroker
 
-DEVICES = 10
+DEVICES = 200  # 30 readings each: every device within a real watch's rate
 TOTAL = 6000
 
 

@@ -23,7 +23,7 @@ from conftest import (
 )
 from eldercare.private_broker import PrivateBroker
 
-DEVICES = 10
+DEVICES = 100  # a few readings a second each at most: real watches, not a flood
 DB_DOWN_S = 30
 
 
