@@ -381,7 +381,10 @@ def bench_system(
     sizes: Annotated[
         str, typer.Option(help="Community sizes, comma-separated, each at its real rate.")
     ] = "1000,5000,20000",
-    duration: Annotated[float, typer.Option(min=1, help="Seconds per step.")] = 60.0,
+    duration: Annotated[float, typer.Option(min=1, help="Measured seconds per step.")] = 60.0,
+    warmup: Annotated[
+        float, typer.Option(min=0, help="Seconds per step before measuring (steady state).")
+    ] = 15.0,
     clients: Annotated[int, typer.Option(min=1, help="Dashboards on /ws/live.")] = 10,
     sos_every: Annotated[float, typer.Option(min=0.1, help="Seconds between SOS presses.")] = 2.0,
     flat_messages: Annotated[
@@ -407,6 +410,7 @@ def bench_system(
         clients=clients,
         sos_every_s=sos_every,
         flat_messages=flat_messages,
+        warmup_s=warmup,
         progress=not as_json,
     )
     if out is not None:

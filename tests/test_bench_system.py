@@ -21,7 +21,7 @@ def test_bench_system_reports_every_figure_and_loses_no_alarm(
     out = tmp_path / "curve"
     run = subprocess.run(
         [sys.executable, "-m", "eldercare", "bench", "system", "--sizes", "50,120",
-         "--duration", "5", "--clients", "2", "--sos-every", "1.5",
+         "--duration", "5", "--warmup", "2", "--clients", "2", "--sos-every", "1.5",
          "--flat-messages", "3000", "--out", str(out), "--json"],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
