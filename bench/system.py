@@ -145,29 +145,32 @@ class _Usage:
         self.named = named
         self.rss: dict[str, float] = {n: 0.0 for n in named}
         self.t0 = time.monotonic()
-        self.cpu0 = {n: self._cpu(p) for n, p in named.items()}
+        self.cpu0 = {n: self._cpu(p, 0.0) for n, p in named.items()}
+        self.cpu = dict(self.cpu0)  # the newest reading: a process that ended keeps it
 
     @staticmethod
-    def _cpu(p: psutil.Process) -> float:
+    def _cpu(p: psutil.Process, last: float) -> float:
         try:
             t = p.cpu_times()
-            return t.user + t.system
+            return max(last, t.user + t.system)
         except psutil.Error:
-            return 0.0
+            return last
 
     def sample(self) -> None:
         for n, p in self.named.items():
+            self.cpu[n] = self._cpu(p, self.cpu[n])
             with contextlib.suppress(psutil.Error):
                 self.rss[n] = max(self.rss[n], p.memory_info().rss / 2**20)
 
     def result(self) -> dict[str, dict[str, float]]:
+        self.sample()
         dt = time.monotonic() - self.t0
         return {
             n: {
-                "cpu_pct": round((self._cpu(p) - self.cpu0[n]) / dt * 100, 1),
+                "cpu_pct": round((self.cpu[n] - self.cpu0[n]) / dt * 100, 1),
                 "rss_mb": round(self.rss[n], 1),
             }
-            for n, p in self.named.items()
+            for n in self.named
         }
 
 
