@@ -526,6 +526,55 @@ def bench_detect(
     )
 
 
+@bench_app.command("system")
+def bench_system(
+    sizes: Annotated[
+        str, typer.Option(help="Community sizes, comma-separated, each at its real rate.")
+    ] = "1000,5000,20000",
+    duration: Annotated[float, typer.Option(min=1, help="Measured seconds per step.")] = 60.0,
+    warmup: Annotated[
+        float, typer.Option(min=0, help="Seconds per step before measuring (steady state).")
+    ] = 15.0,
+    clients: Annotated[int, typer.Option(min=1, help="Dashboards on /ws/live.")] = 10,
+    sos_every: Annotated[float, typer.Option(min=0.1, help="Seconds between SOS presses.")] = 2.0,
+    flat_messages: Annotated[
+        int, typer.Option(min=100, help="Messages in the ceiling and flat-out runs.")
+    ] = 30000,
+    out: Annotated[Path | None, typer.Option(help="Write cost_per_reading.csv/.png here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole system (broker, serve, dashboards) under growing communities, then flat out."""
+    from bench.system import run
+    from bench.system_report import floors, table, write_curve
+
+    try:
+        steps = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        raise _fail(f"--sizes takes whole numbers separated by commas, not {sizes!r}") from None
+    if not steps or min(steps) < 1:
+        raise _fail("--sizes needs at least one size >= 1")
+    result = run(
+        _settings(),
+        sizes=steps,
+        duration_s=duration,
+        clients=clients,
+        sos_every_s=sos_every,
+        flat_messages=flat_messages,
+        warmup_s=warmup,
+        progress=not as_json,
+    )
+    if out is not None:
+        result["files"] = write_curve(result, out)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    stdout = Console()
+    stdout.print(table(result))
+    stdout.print(f"ceiling (bare paho subscriber): {result['ceiling_msgs_per_s']:,.0f} msgs/s")
+    for line in floors(result):
+        stdout.print(line)
+
+
 @bench_app.command("dispatch")
 def bench_dispatch(
     caregivers: Annotated[int, typer.Option(min=1, help="Caregivers.")] = 500,

@@ -9,6 +9,7 @@ so that a broker restart keeps the ingest's queued messages.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -117,14 +118,14 @@ def _launch(kind: str, folder: Path, port: int, *, auth: bool = False) -> subpro
         conf = folder / "mosquitto.conf"
         text = MOSQUITTO_CONF.format(port=port, folder=folder)
         if auth:
-            import getpass
-
             from broker_auth.mosquitto_files import conf_lines
 
             text = text.replace("allow_anonymous true\n", conf_lines(str(folder)))
-            # Started as root, Mosquitto drops to the `mosquitto` user, which cannot read
-            # our owner-only password file; stay the user who started it.
-            text += f"user {getpass.getuser()}\n"
+        # Started as root, Mosquitto drops to the `mosquitto` user, which can neither
+        # read our owner-only password file nor write its persistence file (and log)
+        # in our folder -- a restart would then lose every queued message and session.
+        # Stay the user who started it.
+        text += f"user {getpass.getuser()}\n"
         conf.write_text(text)
         cmd = [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
     else:

@@ -20,6 +20,7 @@ process group; the ingest decides when detection stops).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import signal
@@ -290,6 +291,12 @@ class DetectionLoop:
         while not self._stopping:
             try:
                 self._conn = psycopg.connect(self.database_url, connect_timeout=5)
+                # The profile loader's own connection died with the server too; left
+                # as it was, every elder not built yet would fail its batch forever.
+                if self._profiles is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        self._profiles.conn.close()
+                    self._profiles.conn = psycopg.connect(self.database_url, connect_timeout=5)
                 return
             except psycopg.OperationalError:
                 log.warning("database unavailable for detection; retrying in %.1f s", delay)

@@ -46,6 +46,7 @@ from ingest.directory import DeviceDirectory
 from ingest.flood import NO_DEVICE, FloodGate, Refused, bucket_key, quarantine_rows
 from ingest.stats import IngestStats
 from protocol.decode import Limits
+from protocol.messages import Event, Position, Vitals
 from protocol.topics import ROOT, parse_topic
 from storage import timeseries
 from storage.writer import WriteResult, write_batch
@@ -306,6 +307,7 @@ class IngestService:
             return self._write_each(conn, messages, refused)
         commit_s = time.perf_counter() - started
         self._record(messages, len(refused), assembled, result, commit_s)
+        _judge_only_new(assembled, result.inserted)
         return assembled
 
     def _write_each(
@@ -330,6 +332,7 @@ class IngestService:
                 one = reject_by_database(m, str(exc), raw_limit)
                 result = write_batch(conn, one.batch)
             self._record([m], 0, one, result, time.perf_counter() - started)
+            _judge_only_new(one, result.inserted)
             merged.readings.extend(one.readings)
             merged.live.update(one.live)
         return merged
@@ -409,3 +412,17 @@ class IngestService:
         except RetryError:
             return None
         return None
+
+
+def _judge_only_new(
+    assembled: Assembled, inserted: frozenset[tuple[str, int, datetime]] | None
+) -> None:
+    """Drop from detection the samples that were stored before (a redelivery after a
+    lost acknowledgement): judging them again would count one SOS press twice."""
+    if inserted is None:
+        return
+    assembled.readings = [
+        (elder, r)
+        for elder, r in assembled.readings
+        if not isinstance(r, Vitals | Position | Event) or (r.device_id, r.seq, r.ts) in inserted
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -62,29 +63,45 @@ class WriteResult:
     stored: dict[str, int]
     duplicates: int
     quarantined: int
+    # (device_id, seq, ts) of the samples this write inserted when some were already
+    # stored (a redelivery); None when every sample was new.  Only new samples may
+    # be judged, or a redelivered SOS would count as a second press.
+    inserted: frozenset[tuple[str, int, datetime]] | None = None
 
 
 def write_batch(conn: psycopg.Connection, batch: Batch) -> WriteResult:
     """Write ``batch`` in one transaction and commit it.  ``conn`` is not autocommit."""
     _ensure_stages(conn)
+    inserted: set[tuple[str, int, datetime]] | None = None
     try:
-        stored = _write(conn, batch, dedupe=False)
+        stored = _write(conn, batch, None)
     except psycopg.errors.UniqueViolation:
         conn.rollback()
-        stored = _write(conn, batch, dedupe=True)
+        inserted = set()
+        stored = _write(conn, batch, inserted)
     conn.commit()
     duplicates = batch.sample_count - sum(stored.values())
-    return WriteResult(stored, duplicates, len(batch.quarantine))
+    return WriteResult(
+        stored,
+        duplicates,
+        len(batch.quarantine),
+        frozenset(inserted) if inserted is not None else None,
+    )
 
 
-def _write(conn: psycopg.Connection, batch: Batch, *, dedupe: bool) -> dict[str, int]:
+def _write(
+    conn: psycopg.Connection, batch: Batch, inserted: set[tuple[str, int, datetime]] | None
+) -> dict[str, int]:
+    """``inserted`` None: the fast path; else skip duplicates and collect what is new."""
     stored: dict[str, int] = {}
     for table in TABLES:
         rows = batch.rows[table.name]
         if not rows:
             stored[table.name] = 0
-        elif dedupe:
-            stored[table.name] = _copy_dedupe(conn, table, rows)
+        elif inserted is not None:
+            keys = _copy_dedupe(conn, table, rows)
+            inserted.update(keys)
+            stored[table.name] = len(keys)
         else:
             _copy(conn, table.name, table.all_columns, table.copy_types, rows)
             stored[table.name] = len(rows)
@@ -110,7 +127,9 @@ def _copy(
             copy.write_row(row)
 
 
-def _copy_dedupe(conn: psycopg.Connection, table: Table, rows: list[tuple[Any, ...]]) -> int:
+def _copy_dedupe(
+    conn: psycopg.Connection, table: Table, rows: list[tuple[Any, ...]]
+) -> list[tuple[str, int, datetime]]:
     stage = f"stage_{table.name}"
     conn.execute(
         sql.SQL(
@@ -122,9 +141,10 @@ def _copy_dedupe(conn: psycopg.Connection, table: Table, rows: list[tuple[Any, .
     cur = conn.execute(
         sql.SQL(
             "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (device_id, seq, ts) DO NOTHING"
+            " RETURNING device_id, seq, ts"
         ).format(sql.Identifier(table.name), cols, cols, sql.Identifier(stage))
     )
-    return cur.rowcount
+    return [(d, q, t) for d, q, t in cur.fetchall()]
 
 
 # Newer data wins; for vitals each field keeps its last known value, because a
