@@ -23,6 +23,7 @@ from conftest import (
     stop_process,
     wait_until,
 )
+from eldercare.private_broker import PrivateBroker
 
 AMQP_URL = os.environ.get("ELDERCARE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PARTITIONS = 3
@@ -30,8 +31,12 @@ PARTITIONS = 3
 
 @pytest.fixture
 def bridged(
-    database_url: str, broker_url: str, tmp_path: Path, db: psycopg.Connection
+    database_url: str, own_broker: PrivateBroker, tmp_path: Path, db: psycopg.Connection
 ) -> Iterator[tuple[dict[str, str], list]]:
+    # Our broker configuration: while the bridge is down its session queues every
+    # message (a stock Mosquitto keeps 1,000 and drops the rest, which is what a
+    # production broker must be configured not to do).
+    broker_url = own_broker.url
     prefix = f"xbt.{uuid.uuid4().hex[:8]}"
     env = eldercare_env(
         database_url,
@@ -58,7 +63,7 @@ def vitals(pub: Publisher, device: str, seq: int) -> None:
 
 def test_bridge_forwards_device_mqtt_and_survives_a_sigkill(
     bridged: tuple[dict[str, str], list],
-    broker_url: str,
+    own_broker: PrivateBroker,
     db: psycopg.Connection,
     tmp_path: Path,
 ) -> None:
@@ -67,7 +72,7 @@ def test_bridge_forwards_device_mqtt_and_survives_a_sigkill(
     elders = {d: enrol_device(db, d) for d in devices}
     bridge = start_eldercare(["bridge"], env, tmp_path / "bridge-1.log")
     procs.append(bridge)
-    pub = Publisher(broker_url)
+    pub = Publisher(own_broker.url)
 
     def count() -> int:
         (n,) = db.execute("SELECT count(*) FROM vitals").fetchone()
