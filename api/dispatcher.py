@@ -228,8 +228,11 @@ class Dispatcher:
                 except Exception:
                     log.exception("dispatch pass failed; retrying in %.0f s", self.interval_s)
                     await self._drop_connection()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                # that lands as the event is set, and shutdown would hang on this task.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                    async with asyncio.timeout(self.interval_s):
+                        await self._wake.wait()
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
