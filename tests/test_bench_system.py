@@ -42,7 +42,9 @@ def test_bench_system_reports_every_figure_and_loses_no_alarm(
             assert step["processes"][name]["rss_mb"] > 0, (step["step"], name)
             assert step["processes"][name]["cpu_pct"] >= 0
     flat = result["steps"][-1]
-    assert flat["readings"] >= 3000  # every flat-out message stored
+    # Flat out, the clock (and the count) starts once the first 100 messages are in:
+    # the readings of the other 2,900+ are all in the step.
+    assert flat["readings"] >= 3000 - 100
     assert result["flat_out_share_of_ceiling"] > 0
     assert {f["name"] for f in result["floors"]} >= {
         "flat out: alarm p99 <= 1 s",
